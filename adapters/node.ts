@@ -1,0 +1,187 @@
+/**
+ * node:http / node:https adapter: `http.createServer(toNodeListener(app))`.
+ * Turns an IncomingMessage into the core's request description and a ServerResponse into its sink.
+ */
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { ClientDisconnectedError } from '../src/errors.js';
+import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
+import type { BodySource } from '../src/input.js';
+import { encodeNative, quoteNativePath } from '../src/native.js';
+import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
+
+export interface NodeListenerOptions extends GatewayOptions {
+  /**
+   * The URL path prefix the app is mounted at, e.g. `'/app'`: it becomes SCRIPT_NAME, the rest of the
+   * path PATH_INFO, and requests outside it get 404. Default `''` (the app owns every path).
+   */
+  scriptName?: string | undefined;
+}
+
+/** A `(req, res)` listener, plus the handler for `server.on('checkContinue', ...)`. */
+export interface NodeListener {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Register as `server.on('checkContinue', listener.checkContinue)` so `100 Continue` is sent only
+   * when the app first reads `wsgi.input`. Without it Node answers `100 Continue` at once.
+   */
+  checkContinue: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly gateway: Gateway;
+}
+
+/** Validates a mount prefix and returns it in its percent-encoded URL form. */
+export function normalizeScriptName(scriptName: string | undefined): string | undefined {
+  if (scriptName === undefined || scriptName === '' || scriptName === '/') return undefined;
+  if (typeof scriptName !== 'string' || !scriptName.startsWith('/') || scriptName.endsWith('/')) {
+    throw new RangeError(
+      `scriptName must be a path that starts with '/' and does not end with '/', e.g. '/app'; got ${JSON.stringify(scriptName)}`,
+    );
+  }
+  return quoteNativePath(encodeNative(scriptName)).replace(/%25([0-9A-Fa-f]{2})/g, '%$1');
+}
+
+/** The request body as a pull source over the IncomingMessage stream. */
+class NodeBody implements BodySource {
+  readonly #req: IncomingMessage;
+  constructor(req: IncomingMessage) {
+    this.#req = req;
+  }
+
+  next(): Promise<Bytes | null> {
+    const req = this.#req;
+    const chunk = req.read() as Buffer | null;
+    if (chunk !== null) return Promise.resolve(chunk);
+    if (req.readableEnded) return Promise.resolve(null);
+    if (req.destroyed) {
+      return req.complete ? Promise.resolve(null) : Promise.reject(new ClientDisconnectedError());
+    }
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        req.off('readable', onReadable);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('close', onClose);
+      };
+      const onReadable = () => {
+        const c = req.read() as Buffer | null;
+        if (c === null) return; // end-of-stream arrives as 'end' next
+        cleanup();
+        resolve(c);
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve(null);
+      };
+      const onError = () => {
+        cleanup();
+        reject(new ClientDisconnectedError());
+      };
+      const onClose = () => {
+        cleanup();
+        if (req.complete && req.readableLength === 0) resolve(null);
+        else reject(new ClientDisconnectedError());
+      };
+      req.on('readable', onReadable);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      req.on('close', onClose);
+    });
+  }
+}
+
+/** The core's sink over a ServerResponse. Node adds Date and applies the framing it is given. */
+class NodeSink implements ResponseSink {
+  readonly #res: ServerResponse;
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+  head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
+    const res = this.#res;
+    if (framing.close) res.shouldKeepAlive = false;
+    res.writeHead(code, reason, headers);
+  }
+  write(chunk: Bytes): boolean {
+    return this.#res.write(chunk);
+  }
+  drain(): Promise<void> {
+    const res = this.#res;
+    if (!res.writableNeedDrain || res.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  end(reuse: boolean, last?: Bytes): void {
+    const res = this.#res;
+    if (last === undefined) res.end();
+    else res.end(last);
+    if (!reuse) res.socket?.destroySoon();
+  }
+  abort(): void {
+    this.#res.destroy();
+  }
+}
+
+/** Wraps an app as a node:http / node:https request listener. */
+export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}): NodeListener {
+  const gateway = new Gateway(app, options);
+  const scriptName = normalizeScriptName(options.scriptName);
+
+  const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort(new ClientDisconnectedError());
+    });
+    const socket = req.socket;
+    gateway
+      .handle(
+        {
+          method: req.method ?? 'GET',
+          target: req.url ?? '/',
+          httpVersion: req.httpVersion,
+          rawHeaders: req.rawHeaders,
+          remoteAddress: socket.remoteAddress,
+          remotePort: socket.remotePort,
+          localAddress: socket.localAddress,
+          localPort: socket.localPort,
+          tls: (socket as { encrypted?: boolean }).encrypted === true,
+          scriptName,
+          body: new NodeBody(req),
+          signal: controller.signal,
+          sendContinue: lazyContinue ? () => res.writeContinue() : undefined,
+        },
+        new NodeSink(res),
+      )
+      .catch((err: unknown) => {
+        // The core turns every app failure into a response; reaching here is a bug in nsgi itself.
+        process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
+        res.destroy();
+      });
+  };
+
+  const listener = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, false)) as NodeListener;
+  listener.checkContinue = (req, res) => handle(req, res, true);
+  Object.defineProperty(listener, 'gateway', { value: gateway });
+  return listener;
+}
+
+export interface NodeServerOptions extends NodeListenerOptions {
+  /** TLS options (key, cert, ...): when given, an https server is created. */
+  https?: https.ServerOptions | undefined;
+  /** Options passed to http.createServer. */
+  http?: http.ServerOptions | undefined;
+}
+
+/** Creates an http (or https) server serving `app`, with `100 Continue` sent on the app's first read. */
+export function createNodeServer(app: AppLike, options: NodeServerOptions = {}): http.Server | https.Server {
+  const listener = toNodeListener(app, options);
+  const server = options.https ? https.createServer(options.https, listener) : http.createServer(options.http ?? {}, listener);
+  server.on('checkContinue', listener.checkContinue);
+  return server;
+}

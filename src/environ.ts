@@ -1,0 +1,349 @@
+/**
+ * The environ builder: the one place where a request becomes CGI and `wsgi.*` keys.
+ * Every transport describes its request as a RequestInfo and gets the same environ back.
+ */
+
+import proxyaddr from 'proxy-addr';
+import { HttpError } from './errors.js';
+import { fileWrapper } from './file-wrapper.js';
+import { EMPTY_SOURCE, RequestInput } from './input.js';
+import type { BodySource } from './input.js';
+import { percentDecodeNative } from './native.js';
+import type { Environ, ErrorStream } from './types.js';
+import { VERSION } from './version.js';
+
+/** A transport's description of one request, before any CGI mapping. */
+export interface RequestInfo {
+  /** The method token exactly as received. */
+  method: string;
+  /** The raw request-target as received, one character per byte. */
+  target: string;
+  /** `"1.1"`, `"1.0"`. */
+  httpVersion: string;
+  /** Header names and values as received, flattened: `[name0, value0, name1, value1, ...]`. */
+  rawHeaders: readonly string[];
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+  localAddress?: string | undefined;
+  localPort?: number | undefined;
+  /** True on a TLS connection. */
+  tls: boolean;
+  /**
+   * The mount prefix, percent-encoded as in the target (e.g. Express's `req.baseUrl`). The target's
+   * path must start with it on a segment boundary; it becomes SCRIPT_NAME and the rest PATH_INFO.
+   */
+  scriptName?: string | undefined;
+  /** The de-framed body. */
+  body: BodySource;
+  /** Aborted when the client disconnects or the server shuts down. */
+  signal: AbortSignal;
+  /** Called once when the app first reads a body sent with `Expect: 100-continue`. */
+  sendContinue?: (() => void) | undefined;
+}
+
+/** What a deployer may set; every field has a safe default. */
+export interface EnvironOptions {
+  /** SERVER_NAME; default: the listening address. */
+  serverName?: string | undefined;
+  /** SERVER_PORT; default: the listening port (80/443 by scheme on a unix socket). */
+  serverPort?: number | string | undefined;
+  /** Largest request body accepted, in bytes (413 above). Default 1 GiB. */
+  maxBodySize?: number | undefined;
+  /** Longest request-target accepted, in characters (414 above). Default 8192. */
+  maxRequestTarget?: number | undefined;
+  /**
+   * Which peers may set REMOTE_ADDR and wsgi.url_scheme through X-Forwarded-For / X-Forwarded-Proto:
+   * `false` (default: none), `true` (any), a hop count, or addresses/CIDR ranges/`'loopback'` etc.
+   * (the forms Express's `trust proxy` takes), or a function `(addr, hopIndex) => boolean`.
+   */
+  trustProxy?: boolean | number | string | readonly string[] | ((addr: string, i: number) => boolean) | undefined;
+  /** Header names containing `_` are dropped (default) or refused with 400. */
+  underscoreHeaders?: 'drop' | 'refuse' | undefined;
+  /** `wsgi.multiprocess`: true when equivalent app instances run in other processes. */
+  multiprocess?: boolean | undefined;
+  /** Extra name/value pairs copied into every environ (deployer configuration). */
+  environ?: Readonly<Record<string, unknown>> | undefined;
+  /** Where `wsgi.errors` writes. */
+  errors: ErrorStream;
+}
+
+/** Options after defaults, compiled once per server. */
+export interface CompiledEnvironOptions {
+  serverName: string | undefined;
+  serverPort: string | undefined;
+  maxBodySize: number;
+  maxRequestTarget: number;
+  trust: ((addr: string, i: number) => boolean) | undefined;
+  refuseUnderscore: boolean;
+  multiprocess: boolean;
+  extra: Readonly<Record<string, unknown>> | undefined;
+  errors: ErrorStream;
+}
+
+export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_REQUEST_TARGET = 8192;
+
+export function compileEnvironOptions(o: EnvironOptions): CompiledEnvironOptions {
+  const maxBodySize = o.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+  if (!(maxBodySize >= 0)) throw new RangeError(`maxBodySize must be a number >= 0, got ${String(o.maxBodySize)}`);
+  const maxRequestTarget = o.maxRequestTarget ?? DEFAULT_MAX_REQUEST_TARGET;
+  if (!(maxRequestTarget > 0)) {
+    throw new RangeError(`maxRequestTarget must be a number > 0, got ${String(o.maxRequestTarget)}`);
+  }
+  const serverPort = o.serverPort === undefined ? undefined : String(o.serverPort);
+  if (serverPort !== undefined && !/^[0-9]+$/.test(serverPort)) {
+    throw new RangeError(`serverPort must be digits, got ${JSON.stringify(o.serverPort)}`);
+  }
+  return {
+    serverName: o.serverName,
+    serverPort,
+    maxBodySize,
+    maxRequestTarget,
+    trust: compileTrust(o.trustProxy),
+    refuseUnderscore: o.underscoreHeaders === 'refuse',
+    multiprocess: o.multiprocess ?? false,
+    extra: o.environ,
+    errors: o.errors,
+  };
+}
+
+function compileTrust(t: EnvironOptions['trustProxy']): CompiledEnvironOptions['trust'] {
+  if (t === undefined || t === false) return undefined;
+  if (t === true) return () => true;
+  if (typeof t === 'function') return t;
+  if (typeof t === 'number') return (_addr, i) => i < t;
+  const list = typeof t === 'string' ? t.split(',').map((s) => s.trim()) : [...t];
+  return proxyaddr.compile(list);
+}
+
+/** CGI key for each header name seen, so the common names are mapped once per process. */
+const cgiKeyCache = new Map<string, string | null>();
+
+function cgiKey(name: string): string | null {
+  let key = cgiKeyCache.get(name);
+  if (key === undefined) {
+    const lower = name.toLowerCase();
+    if (lower === 'content-type') key = 'CONTENT_TYPE';
+    else if (lower === 'content-length') key = 'CONTENT_LENGTH';
+    else if (lower === 'transfer-encoding') key = '';
+    else if (name.includes('_')) key = null;
+    else key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_');
+    if (cgiKeyCache.size < 2048) cgiKeyCache.set(name, key);
+  }
+  return key;
+}
+
+function mappedAddress(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+const DIGITS = /^[0-9]+$/;
+
+/** The built environ with the body stream and what the gateway needs about the request. */
+export interface BuiltEnviron {
+  environ: Environ;
+  input: RequestInput;
+  /** Declared body length; null for a chunked body of unknown length. */
+  bodyLength: number | null;
+  /** True when the client asked for `100 Continue`. */
+  expectsContinue: boolean;
+}
+
+/**
+ * Builds the environ for a request, or throws HttpError for a request the server must refuse
+ * (400, 404 outside the mount, 413, 414, 417, 501).
+ */
+export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): BuiltEnviron {
+  const target = req.target;
+  if (target.length > o.maxRequestTarget) {
+    throw new HttpError(414, `request-target longer than ${o.maxRequestTarget} characters`);
+  }
+
+  // Split the request-target into path and query (RFC 9112 §3.2), keeping the raw form as REQUEST_URI.
+  let path: string;
+  let query: string;
+  let authority: string | undefined;
+  const hash = target.indexOf('#');
+  const t = hash === -1 ? target : target.slice(0, hash);
+  if (t.charCodeAt(0) === 0x2f /* / */) {
+    const q = t.indexOf('?');
+    path = q === -1 ? t : t.slice(0, q);
+    query = q === -1 ? '' : t.slice(q + 1);
+  } else if (t === '*') {
+    if (req.method !== 'OPTIONS') throw new HttpError(400, `asterisk-form target '*' is only valid for OPTIONS`);
+    path = '*';
+    query = '';
+  } else {
+    const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)([^?]*)(?:\?(.*))?$/.exec(t);
+    if (m === null || req.method === 'CONNECT') {
+      if (req.method === 'CONNECT') throw new HttpError(501, 'CONNECT is not supported by an nsgi gateway');
+      throw new HttpError(400, `invalid request-target ${JSON.stringify(target.slice(0, 100))}`);
+    }
+    const scheme = m[1]!.toLowerCase();
+    if (scheme !== 'http' && scheme !== 'https') throw new HttpError(400, `unsupported URI scheme in request-target`);
+    authority = m[2]!;
+    path = m[3] || '/';
+    query = m[4] ?? '';
+  }
+
+  // SCRIPT_NAME / PATH_INFO: the mount prefix must match on a segment boundary.
+  let scriptName = '';
+  let pathInfo: string;
+  const prefix = req.scriptName;
+  if (prefix !== undefined && prefix !== '' && path !== '*') {
+    if (!path.startsWith(prefix) || (path.length > prefix.length && path.charCodeAt(prefix.length) !== 0x2f)) {
+      throw new HttpError(404, `path is outside the mount point ${JSON.stringify(prefix)}`);
+    }
+    scriptName = percentDecodeNative(prefix);
+    pathInfo = percentDecodeNative(path.slice(prefix.length));
+  } else {
+    pathInfo = percentDecodeNative(path);
+  }
+
+  // Headers: CGI mapping, joins, singleton and framing checks, in one pass.
+  const raw = req.rawHeaders;
+  const rawPairs: Array<readonly [string, string]> = new Array(raw.length >> 1);
+  const headers: Record<string, string> = {};
+  let host: string | undefined;
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  let expect: string | undefined;
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!.trim();
+    rawPairs[i >> 1] = [name, raw[i + 1]!];
+    const key = cgiKey(name);
+    if (key === null) {
+      if (o.refuseUnderscore) throw new HttpError(400, `header name ${JSON.stringify(name)} contains '_'`);
+      continue;
+    }
+    switch (key) {
+      case 'CONTENT_TYPE':
+        if (headers.CONTENT_TYPE !== undefined) throw new HttpError(400, 'duplicate Content-Type header');
+        headers.CONTENT_TYPE = value;
+        continue;
+      case 'CONTENT_LENGTH':
+        if (contentLength !== undefined) throw new HttpError(400, 'duplicate Content-Length header', { closeConnection: true });
+        if (!DIGITS.test(value)) throw new HttpError(400, 'invalid Content-Length', { closeConnection: true });
+        contentLength = value;
+        continue;
+      case '':
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        continue;
+      case 'HTTP_HOST':
+        if (host !== undefined) throw new HttpError(400, 'duplicate Host header', { closeConnection: true });
+        host = value;
+        break;
+      case 'HTTP_EXPECT':
+        expect = expect === undefined ? value : `${expect}, ${value}`;
+        break;
+      case 'HTTP_X_FORWARDED_FOR':
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        break;
+      case 'HTTP_X_FORWARDED_PROTO':
+        forwardedProto = forwardedProto === undefined ? value : `${forwardedProto}, ${value}`;
+        break;
+    }
+    const prev = headers[key];
+    if (prev === undefined) headers[key] = value;
+    else headers[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
+  }
+
+  const http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
+  if (http11 && host === undefined) throw new HttpError(400, 'HTTP/1.1 request without a Host header', { closeConnection: true });
+  if (authority !== undefined) headers.HTTP_HOST = authority;
+
+  // Body framing (RFC 9112 §6): chunked XOR Content-Length.
+  let bodyLength: number | null = 0;
+  if (transferEncoding !== undefined) {
+    if (contentLength !== undefined) {
+      throw new HttpError(400, 'both Transfer-Encoding and Content-Length', { closeConnection: true });
+    }
+    if (!http11) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request', { closeConnection: true });
+    const codings = transferEncoding.toLowerCase().split(',').map((s) => s.trim());
+    if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
+      throw new HttpError(400, `invalid Transfer-Encoding ${JSON.stringify(transferEncoding)}`, { closeConnection: true });
+    }
+    if (codings.length > 1) {
+      throw new HttpError(501, `unsupported transfer coding ${JSON.stringify(transferEncoding)}`, { closeConnection: true });
+    }
+    bodyLength = null;
+  } else if (contentLength !== undefined) {
+    bodyLength = Number(contentLength);
+    if (!Number.isSafeInteger(bodyLength)) throw new HttpError(413, 'Content-Length too large', { closeConnection: true });
+    headers.CONTENT_LENGTH = contentLength;
+  }
+  if (bodyLength !== null && bodyLength > o.maxBodySize) {
+    throw new HttpError(413, `request body of ${bodyLength} bytes exceeds the limit of ${o.maxBodySize} bytes`, {
+      closeConnection: true,
+    });
+  }
+
+  let expectsContinue = false;
+  if (expect !== undefined && http11) {
+    if (expect.toLowerCase() !== '100-continue') throw new HttpError(417, `unsupported expectation ${JSON.stringify(expect)}`);
+    expectsContinue = bodyLength !== 0;
+  }
+
+  // Addresses and scheme: the socket's, unless a trusted proxy says otherwise.
+  let scheme: 'http' | 'https' = req.tls ? 'https' : 'http';
+  let remoteAddr = req.remoteAddress === undefined ? undefined : mappedAddress(req.remoteAddress);
+  let remotePort = req.remotePort === undefined ? undefined : String(req.remotePort);
+  if (o.trust !== undefined && req.remoteAddress !== undefined && o.trust(req.remoteAddress, 0)) {
+    const chain = proxyaddr.all(
+      { socket: { remoteAddress: req.remoteAddress }, headers: { 'x-forwarded-for': forwardedFor } } as never,
+      o.trust,
+    );
+    const client = chain[chain.length - 1]!;
+    if (chain.length > 1) {
+      remoteAddr = mappedAddress(client);
+      remotePort = undefined;
+    }
+    if (forwardedProto !== undefined) {
+      const protos = forwardedProto.split(',');
+      const hops = Math.max(1, chain.length - 1);
+      const p = protos[Math.max(0, protos.length - hops)]!.trim().toLowerCase();
+      if (p === 'http' || p === 'https') scheme = p;
+    }
+  }
+
+  const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
+  const input = new RequestInput(bodyLength === 0 ? EMPTY_SOURCE : req.body, {
+    maxBodySize: o.maxBodySize,
+    onFirstRead: expectsContinue ? req.sendContinue : undefined,
+  });
+
+  const environ: Environ = {
+    REQUEST_METHOD: req.method,
+    SCRIPT_NAME: scriptName,
+    PATH_INFO: pathInfo,
+    QUERY_STRING: query,
+    REQUEST_URI: target,
+    SERVER_NAME: o.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
+    SERVER_PORT: o.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
+    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    SERVER_SOFTWARE: `nsgi/${VERSION}`,
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    'wsgi.version': WSGI_VERSION,
+    'wsgi.url_scheme': scheme,
+    'wsgi.input': input,
+    'wsgi.errors': o.errors,
+    'wsgi.multithread': false,
+    'wsgi.multiprocess': o.multiprocess,
+    'wsgi.run_once': false,
+    'wsgi.input_terminated': true,
+    'wsgi.file_wrapper': fileWrapper,
+    'nsgi.signal': req.signal,
+    'nsgi.raw_headers': rawPairs,
+  };
+  if (remoteAddr !== undefined) environ.REMOTE_ADDR = remoteAddr;
+  if (remotePort !== undefined) environ.REMOTE_PORT = remotePort;
+  if (scheme === 'https') environ.HTTPS = 'on';
+  Object.assign(environ, headers);
+  if (o.extra !== undefined) Object.assign(environ, o.extra);
+  return { environ, input, bodyLength, expectsContinue };
+}
+
+const WSGI_VERSION: readonly [1, 0] = Object.freeze([1, 0] as const);

@@ -1,0 +1,496 @@
+/**
+ * The gateway core: runs an app for one request against a response sink. It owns every rule of
+ * the interface (start_response, excInfo, lazy headers, framing, HEAD/204/304, backpressure, abort,
+ * close()); transports only describe the request and carry bytes.
+ */
+
+import { STATUS_CODES } from 'node:http';
+import { toApp } from './app-forms.js';
+import { buildEnviron, compileEnvironOptions, type CompiledEnvironOptions, type EnvironOptions, type RequestInfo } from './environ.js';
+import { ClientDisconnectedError, HttpError, InterfaceError } from './errors.js';
+import { formatError, TextErrorStream, type TextSink } from './error-stream.js';
+import type { RequestInput } from './input.js';
+import { parseResponseHead, type ResponseHead } from './response-head.js';
+import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse, WriteFn } from './types.js';
+
+/** How the transport must frame the response body; decided by the core. */
+export interface Framing {
+  /** The Content-Length header that was sent (the app's, or one the core computed), if any. */
+  contentLength: number | undefined;
+  /** Use chunked transfer coding. */
+  chunked: boolean;
+  /** No body may follow the headers (HEAD, 204, 304). */
+  noBody: boolean;
+  /** Close the connection after this response. */
+  close: boolean;
+}
+
+/** Where the core writes a response. One sink per request; each transport implements it. */
+export interface ResponseSink {
+  /** Sends the status line and headers. Called at most once. */
+  head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void;
+  /** Sends body bytes. Returns false when the transport is full: await drain() before writing more. */
+  write(chunk: Bytes): boolean;
+  /** Resolves when the transport can take more bytes, or when the connection is gone. */
+  drain(): Promise<void>;
+  /** Completes the response, sending `last` first. `reuse: false` closes the connection after flushing. */
+  end(reuse: boolean, last?: Bytes): void;
+  /** Drops the connection now: the client sees a truncated response. */
+  abort(): void;
+}
+
+/** One line of what happened, for access logs and metrics. */
+export interface ResponseRecord {
+  environ: Environ | undefined;
+  method: string;
+  target: string;
+  httpVersion: string;
+  remoteAddress: string | undefined;
+  /** The status sent, or 0 when the connection was dropped before any. */
+  status: number;
+  /** Body bytes handed to the transport. */
+  bytes: number;
+  durationMs: number;
+  /** True when the client went away or the connection was aborted before the response completed. */
+  aborted: boolean;
+}
+
+export interface GatewayOptions extends Omit<EnvironOptions, 'errors'> {
+  /** Where `wsgi.errors` and the gateway's own error reports go. Default: process.stderr. */
+  errorLog?: TextSink | undefined;
+  /** Unread request body left after the response that is drained rather than closing the connection. Default 1 MiB. */
+  maxDrain?: number | undefined;
+  /** Called once per request after close() has run. */
+  onResponse?: ((record: ResponseRecord) => void) | undefined;
+}
+
+const DEFAULT_MAX_DRAIN = 1024 * 1024;
+
+/** The core, configured once per server; `handle()` runs one request. */
+export class Gateway {
+  readonly app: App;
+  readonly #env: CompiledEnvironOptions;
+  readonly #maxDrain: number;
+  readonly #onResponse: ((record: ResponseRecord) => void) | undefined;
+
+  constructor(app: AppLike, options: GatewayOptions = {}) {
+    this.app = toApp(app);
+    this.#env = compileEnvironOptions({ ...options, errors: new TextErrorStream(options.errorLog ?? process.stderr) });
+    this.#maxDrain = options.maxDrain ?? DEFAULT_MAX_DRAIN;
+    this.#onResponse = options.onResponse;
+  }
+
+  /** Runs the app for one request. Never rejects: every failure becomes a response or an abort. */
+  handle(req: RequestInfo, sink: ResponseSink): Promise<void> {
+    let built;
+    try {
+      built = buildEnviron(req, this.#env);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      const close = err.closeConnection || mayHaveBody(req.rawHeaders);
+      const status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
+      this.#record(undefined, req, status, 0, performance.now(), false);
+      return Promise.resolve();
+    }
+    return new Exchange(this, built.environ, built.input, built.bodyLength, req, sink).run();
+  }
+
+  /** @internal */
+  log(environ: Environ | undefined, req: RequestInfo, what: string, err?: unknown): void {
+    const line = `nsgi: ${what} (${req.method} ${req.target.slice(0, 200)})${err === undefined ? '' : `: ${formatError(err)}`}\n`;
+    (environ?.['wsgi.errors'] ?? this.#env.errors).write(line);
+  }
+
+  /** @internal */
+  get maxDrain(): number {
+    return this.#maxDrain;
+  }
+
+  /** @internal */
+  record(environ: Environ | undefined, req: RequestInfo, status: number, bytes: number, start: number, aborted: boolean): void {
+    this.#record(environ, req, status, bytes, start, aborted);
+  }
+
+  #record(environ: Environ | undefined, req: RequestInfo, status: number, bytes: number, start: number, aborted: boolean): void {
+    if (this.#onResponse === undefined) return;
+    try {
+      this.#onResponse({
+        environ,
+        method: req.method,
+        target: req.target,
+        httpVersion: req.httpVersion,
+        remoteAddress: (environ?.REMOTE_ADDR as string | undefined) ?? req.remoteAddress,
+        status,
+        bytes,
+        durationMs: performance.now() - start,
+        aborted,
+      });
+    } catch (err) {
+      this.log(environ, req, 'onResponse hook threw', err);
+    }
+  }
+}
+
+/** True when a refused request may still have body bytes on the connection. */
+function mayHaveBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'transfer-encoding' || (name === 'content-length' && raw[i + 1]!.trim() !== '0')) return true;
+  }
+  return false;
+}
+
+/**
+ * Sends a short text/plain answer from the server itself; returns the status sent. `detail` (for
+ * requests the server refused) tells the client what was wrong; app errors never reach the client.
+ */
+function sendPlain(sink: ResponseSink, code: number, head: boolean, close: boolean, detail?: string): number {
+  const reason = STATUS_CODES[code] ?? 'Error';
+  const body = Buffer.from(detail === undefined ? `${reason}\n` : `${reason}: ${detail}\n`, 'latin1');
+  const headers: ResponseHeaders = [
+    ['Content-Type', 'text/plain; charset=utf-8'],
+    ['Content-Length', String(body.length)],
+  ];
+  try {
+    sink.head(code, reason, headers, { contentLength: body.length, chunked: false, noBody: head, close });
+    sink.end(!close, head ? undefined : body);
+  } catch {
+    sink.abort();
+  }
+  return code;
+}
+
+function isThenable<T>(v: unknown): v is PromiseLike<T> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<T>).then === 'function';
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.slice(0, 40))})`;
+  if (v instanceof Uint8Array) return `a bare ${v.constructor.name} of ${v.length} bytes`;
+  if (typeof v === 'object') return `a ${v.constructor?.name ?? 'object'} that is not iterable`;
+  return `a ${typeof v}`;
+}
+
+function checkBody(body: unknown): asserts body is Body {
+  if (
+    body === null ||
+    body === undefined ||
+    typeof body === 'string' ||
+    body instanceof Uint8Array ||
+    (typeof body !== 'object' && typeof body !== 'function') ||
+    (typeof (body as Iterable<Bytes>)[Symbol.iterator] !== 'function' &&
+      typeof (body as AsyncIterable<Bytes>)[Symbol.asyncIterator] !== 'function')
+  ) {
+    throw new InterfaceError(
+      'ERR_NSGI_INVALID_BODY',
+      `the app returned ${describeValue(body)}; return an iterable of Uint8Array chunks, ` +
+        `e.g. [Buffer.from('text')], a generator, or [] when the body is empty`,
+    );
+  }
+}
+
+function badChunk(v: unknown, index: number): InterfaceError {
+  const hint = typeof v === 'string' ? ` (encode it: Buffer.from(${JSON.stringify(v.slice(0, 20))}))` : '';
+  return new InterfaceError(
+    'ERR_NSGI_INVALID_CHUNK',
+    `the body yielded ${describeValue(v)} as chunk ${index}; every chunk must be a Uint8Array${hint}`,
+  );
+}
+
+const NOT_STARTED = 'ERR_NSGI_NO_START_RESPONSE';
+
+/** The state of one request/response exchange. */
+class Exchange {
+  readonly #gw: Gateway;
+  readonly #environ: Environ;
+  readonly #input: RequestInput;
+  readonly #bodyLength: number | null;
+  readonly #req: RequestInfo;
+  readonly #sink: ResponseSink;
+  readonly #start = performance.now();
+  readonly #signal: AbortSignal;
+  readonly #http11: boolean;
+  readonly #head: boolean;
+
+  #startCalled = false;
+  #stored: ResponseHead | null = null;
+  #sent = false;
+  #framing: Framing | undefined;
+  #status = 0;
+  #written = 0;
+  #limit = Infinity;
+  #aborted = false;
+  #writeFn: WriteFn | undefined;
+
+  constructor(gw: Gateway, environ: Environ, input: RequestInput, bodyLength: number | null, req: RequestInfo, sink: ResponseSink) {
+    this.#gw = gw;
+    this.#environ = environ;
+    this.#input = input;
+    this.#bodyLength = bodyLength;
+    this.#req = req;
+    this.#sink = sink;
+    this.#signal = req.signal;
+    this.#http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
+    this.#head = req.method === 'HEAD';
+  }
+
+  readonly #startResponse: StartResponse = (status, headers, excInfo) => {
+    if (excInfo !== undefined && excInfo !== null) {
+      // PEP 3333: once headers are out, re-raise the app's own error (same identity).
+      if (this.#sent) throw excInfo;
+    } else if (this.#startCalled) {
+      throw new InterfaceError(
+        'ERR_NSGI_START_RESPONSE_TWICE',
+        'start_response() was called a second time without excInfo; call it again only from an error handler, ' +
+          'passing the caught error as the third argument',
+      );
+    }
+    this.#startCalled = true;
+    this.#stored = null;
+    this.#stored = parseResponseHead(status, headers);
+    return (this.#writeFn ??= (data) => this.#write(data));
+  };
+
+  /** The PEP's write(): sends the headers if needed, then the bytes, resolving once the transport took them. */
+  async #write(data: Bytes): Promise<void> {
+    if (!(data instanceof Uint8Array)) {
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_CHUNK',
+        `write() takes a Uint8Array, got ${describeValue(data)}${typeof data === 'string' ? '; encode it with Buffer.from()' : ''}`,
+      );
+    }
+    this.#ready();
+    if (this.#signal.aborted) throw new ClientDisconnectedError('client disconnected; write() cannot send');
+    if (!this.#sent) this.#commit(undefined);
+    if (data.length > 0 && !this.#framing!.noBody) await this.#send(data);
+  }
+
+  /** Throws unless a valid start_response() call is on record. */
+  #ready(): void {
+    if (!this.#startCalled) {
+      throw new InterfaceError(
+        NOT_STARTED,
+        'the app sent body data before calling start_response(); call startResponse(status, headers) first',
+      );
+    }
+    if (this.#stored === null) {
+      throw new InterfaceError(
+        'ERR_NSGI_START_RESPONSE_FAILED',
+        'start_response() raised and was not called again with excInfo; nothing can be sent',
+      );
+    }
+  }
+
+  /** Commits the stored status and headers. `knownLength` is the whole body's length when it is known. */
+  #commit(knownLength: number | undefined): void {
+    const head = this.#stored!;
+    const code = head.code;
+    const noBody = this.#head || code === 204 || code === 304;
+    let headers = head.headers;
+    let contentLength = head.contentLength;
+    if (code === 204 && contentLength !== undefined) {
+      headers = headers.filter(([n]) => n.toLowerCase() !== 'content-length');
+      contentLength = undefined;
+    } else if (contentLength === undefined && knownLength !== undefined && code !== 304 && !(this.#head && knownLength === 0)) {
+      // A HEAD answered with an empty body says nothing about the GET body's length.
+      contentLength = knownLength;
+      headers.push(['Content-Length', String(knownLength)]);
+    }
+    if (contentLength !== undefined && !noBody) this.#limit = contentLength;
+    const chunked = !noBody && contentLength === undefined && this.#http11;
+    const close = (!noBody && contentLength === undefined && !this.#http11) || this.#mustClose();
+    this.#framing = { contentLength, chunked, noBody, close };
+    this.#sent = true;
+    this.#status = code;
+    this.#sink.head(code, head.reason, headers, this.#framing);
+  }
+
+  /** True when unread request body is too large (or of unknown size) to drain after the response. */
+  #mustClose(): boolean {
+    const input = this.#input;
+    if (input.complete) return false;
+    if (this.#bodyLength === 0) return false;
+    if (this.#bodyLength === null) return true;
+    return this.#bodyLength - input.bytesReceived > this.#gw.maxDrain;
+  }
+
+  /** Sends bytes within the Content-Length, waiting for the transport when it is full. */
+  #send(chunk: Bytes): Promise<void> | undefined {
+    const room = this.#limit - this.#written;
+    if (room <= 0) return undefined;
+    if (chunk.length > room) chunk = chunk.subarray(0, room);
+    this.#written += chunk.length;
+    if (this.#sink.write(chunk)) return undefined;
+    return this.#sink.drain();
+  }
+
+  async run(): Promise<void> {
+    let body: Body | undefined;
+    let iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined;
+    let finished = false;
+    try {
+      let result: unknown = this.#gw.app(this.#environ, this.#startResponse);
+      if (isThenable(result)) result = await this.#raceAbort(result);
+      checkBody(result);
+      body = result;
+      if (Array.isArray(body) && !this.#sent) {
+        await this.#sendArray(body as unknown[]);
+        finished = true;
+        return;
+      }
+      const asyncIter = (body as AsyncIterable<Bytes>)[Symbol.asyncIterator];
+      const isAsync = typeof asyncIter === 'function';
+      iterator = isAsync ? asyncIter.call(body) : (body as Iterable<Bytes>)[Symbol.iterator]();
+      let index = 0;
+      for (;;) {
+        if (this.#signal.aborted) break;
+        let step = iterator.next();
+        if (isAsync) step = await this.#raceAbort(step as Promise<IteratorResult<Bytes>>);
+        const r = step as IteratorResult<Bytes>;
+        if (r.done) {
+          finished = true;
+          break;
+        }
+        const chunk: unknown = r.value;
+        if (!(chunk instanceof Uint8Array)) throw badChunk(chunk, index);
+        index++;
+        this.#ready();
+        if (chunk.length === 0) continue;
+        if (!this.#sent) {
+          this.#commit(undefined);
+          if (this.#framing!.noBody) break; // HEAD/204/304: headers are out, the body is not pumped
+        }
+        if (this.#framing!.noBody) break;
+        const pending = this.#send(chunk);
+        if (pending !== undefined) await pending;
+        if (this.#written >= this.#limit) break; // Content-Length reached: stop iterating
+      }
+      if (this.#signal.aborted) {
+        this.#abort();
+        return;
+      }
+      this.#ready();
+      if (!this.#sent) this.#commit(0);
+      this.#finish();
+    } catch (err) {
+      this.#fail(err);
+    } finally {
+      await this.#close(body, iterator, finished);
+    }
+  }
+
+  /** Fast path for an Array body with nothing sent yet: its whole length is known up front. */
+  async #sendArray(chunks: unknown[]): Promise<void> {
+    let total = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i];
+      if (!(c instanceof Uint8Array)) throw badChunk(c, i);
+      total += c.length;
+    }
+    this.#ready();
+    this.#commit(total);
+    const framing = this.#framing!;
+    if (framing.noBody || total === 0) {
+      this.#finish();
+      return;
+    }
+    if (chunks.length === 1 && framing.contentLength === total) {
+      this.#written = total;
+      this.#sink.end(!framing.close, chunks[0] as Bytes);
+      return;
+    }
+    for (const c of chunks as Bytes[]) {
+      if (this.#signal.aborted) break;
+      const pending = this.#send(c);
+      if (pending !== undefined) await pending;
+    }
+    if (this.#signal.aborted) this.#abort();
+    else this.#finish();
+  }
+
+  /** Ends a response whose body has been sent, closing the connection when it fell short of Content-Length. */
+  #finish(): void {
+    const framing = this.#framing!;
+    const cl = framing.contentLength;
+    if (!framing.noBody && cl !== undefined && this.#written < cl) {
+      this.#gw.log(
+        this.#environ,
+        this.#req,
+        `app returned too few bytes (${this.#written}) for its Content-Length (${cl}); closing the connection`,
+      );
+      this.#sink.end(false);
+      return;
+    }
+    this.#sink.end(!framing.close && !this.#mustClose());
+  }
+
+  #abort(): void {
+    this.#aborted = true;
+    this.#sink.abort();
+  }
+
+  #fail(err: unknown): void {
+    if (this.#signal.aborted || err instanceof ClientDisconnectedError) {
+      this.#abort();
+      return;
+    }
+    if (err instanceof HttpError && !this.#sent) {
+      // An HttpError escaping the app (e.g. the body limit hit by wsgi.input) picks the answer.
+      this.#status = sendPlain(this.#sink, err.status, this.#head, err.closeConnection || this.#mustClose(), err.message);
+      return;
+    }
+    this.#gw.log(this.#environ, this.#req, this.#sent ? 'error after the response started; aborting it' : 'error in app', err);
+    if (this.#sent) {
+      this.#abort();
+      return;
+    }
+    this.#status = sendPlain(this.#sink, 500, this.#head, this.#mustClose());
+  }
+
+  /** Ends iteration and calls the body's close() exactly once, whatever happened. */
+  async #close(body: Body | undefined, iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined, finished: boolean): Promise<void> {
+    if (iterator !== undefined && !finished && typeof iterator.return === 'function') {
+      try {
+        const r = iterator.return();
+        // A generator still suspended in an await (abort mid-chunk) finishes its return() later.
+        if (isThenable(r)) {
+          if (this.#signal.aborted) (r as Promise<unknown>).then(undefined, (e: unknown) => this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e));
+          else await r;
+        }
+      } catch (err) {
+        this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', err);
+      }
+    }
+    if (body !== undefined && typeof body.close === 'function') {
+      try {
+        const r = body.close();
+        if (isThenable(r)) await r;
+      } catch (err) {
+        this.#gw.log(this.#environ, this.#req, 'body close() failed', err);
+      }
+    }
+    this.#gw.record(this.#environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
+  }
+
+  /** Awaits `p`, but gives up when the client disconnects. */
+  #raceAbort<T>(p: PromiseLike<T>): Promise<T> {
+    const signal = this.#signal;
+    if (signal.aborted) return Promise.reject(new ClientDisconnectedError());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(new ClientDisconnectedError());
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
+  }
+}

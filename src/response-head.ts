@@ -1,0 +1,139 @@
+/** The rules start_response enforces on a status and header list, applied when it is called. */
+
+import { InterfaceError } from './errors.js';
+import type { ResponseHeaders } from './types.js';
+
+/** Three digits, exactly one space, then a reason phrase of visible characters (possibly empty). */
+const STATUS_RE = /^([1-9][0-9]{2}) (?:[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
+/** RFC 9110 field-name (token). */
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 field-value restricted to latin-1: visible characters, SP, HTAB and obs-text. */
+const FIELD_VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const DIGITS_RE = /^[0-9]+$/;
+
+/** Headers that belong to the connection, not the message; an app must never set them. */
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** A validated status and header list, with what the gateway needs to frame the body. */
+export interface ResponseHead {
+  code: number;
+  reason: string;
+  headers: ResponseHeaders;
+  /** The app's Content-Length, if it gave one. */
+  contentLength: number | undefined;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  return typeof v === 'object' ? `a ${v.constructor?.name ?? 'object'}` : `a ${typeof v} (${String(v)})`;
+}
+
+/** Validates `status` and `headers` as passed to start_response; throws InterfaceError naming the fix. */
+export function parseResponseHead(status: unknown, headers: unknown): ResponseHead {
+  if (typeof status !== 'string') {
+    throw new InterfaceError(
+      'ERR_NSGI_INVALID_STATUS',
+      `start_response(): status must be a string like '200 OK', got ${describe(status)}`,
+    );
+  }
+  const m = STATUS_RE.exec(status);
+  if (m === null) {
+    throw new InterfaceError(
+      'ERR_NSGI_INVALID_STATUS',
+      `start_response(): invalid status ${JSON.stringify(status)}: it must be three digits (100-999), ` +
+        `one space and a reason phrase with no control characters or surrounding whitespace, e.g. '404 Not Found'`,
+    );
+  }
+  const code = Number(m[1]);
+  if (code < 200) {
+    throw new InterfaceError(
+      'ERR_NSGI_INFORMATIONAL_STATUS',
+      `start_response(): ${JSON.stringify(status)} is an interim (1xx) status, which cannot be the final response; ` +
+        `use a status of 200 or above`,
+    );
+  }
+  if (!Array.isArray(headers)) {
+    throw new InterfaceError(
+      'ERR_NSGI_INVALID_HEADERS',
+      `start_response(): headers must be an Array of [name, value] pairs, got ${describe(headers)}; ` +
+        `write [['Content-Type', 'text/plain']] rather than an object map`,
+    );
+  }
+  let contentLength: number | undefined;
+  for (let i = 0; i < headers.length; i++) {
+    const pair: unknown = headers[i];
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_HEADERS',
+        `start_response(): header ${i} must be a [name, value] pair, got ${describe(pair)}`,
+      );
+    }
+    const name: unknown = pair[0];
+    const value: unknown = pair[1];
+    if (typeof name !== 'string' || typeof value !== 'string') {
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_HEADERS',
+        `start_response(): header ${i} name and value must both be strings, got [${describe(name)}, ${describe(value)}]; ` +
+          `convert numbers with String()`,
+      );
+    }
+    if (!TOKEN_RE.test(name)) {
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_HEADER_NAME',
+        `start_response(): invalid header name ${JSON.stringify(name)}: a name is a non-empty token ` +
+          `(letters, digits and !#$%&'*+-.^_\`|~), with no spaces, colon or control characters`,
+      );
+    }
+    if (!FIELD_VALUE_RE.test(value)) {
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_HEADER_VALUE',
+        `start_response(): invalid value for header ${JSON.stringify(name)}: ${JSON.stringify(value)}; ` +
+          `values may not contain CR, LF or other control characters, and must be native strings ` +
+          `(code points <= U+00FF; percent- or RFC 8187-encode other text)`,
+      );
+    }
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      throw new InterfaceError(
+        'ERR_NSGI_HOP_BY_HOP_HEADER',
+        `start_response(): ${JSON.stringify(name)} is a hop-by-hop header, which belongs to the server: ` +
+          `remove it (the server chooses Content-Length, chunked or close-delimited framing and keep-alive)`,
+      );
+    }
+    if (lower === 'status') {
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_HEADER_NAME',
+        `start_response(): 'Status' is not a response header; pass the status as the first argument`,
+      );
+    }
+    if (lower === 'content-length') {
+      const v = value.trim();
+      if (!DIGITS_RE.test(v) || !Number.isSafeInteger(Number(v))) {
+        throw new InterfaceError(
+          'ERR_NSGI_INVALID_CONTENT_LENGTH',
+          `start_response(): Content-Length must be a decimal number of bytes, got ${JSON.stringify(value)}`,
+        );
+      }
+      if (contentLength !== undefined) {
+        throw new InterfaceError(
+          'ERR_NSGI_INVALID_CONTENT_LENGTH',
+          `start_response(): Content-Length given twice; give it once`,
+        );
+      }
+      contentLength = Number(v);
+    }
+  }
+  return { code, reason: status.slice(4), headers: headers as ResponseHeaders, contentLength };
+}
