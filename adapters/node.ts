@@ -41,6 +41,8 @@ export function normalizeScriptName(scriptName: string | undefined): string | un
   return quoteNativePath(encodeNative(scriptName)).replace(/%25([0-9A-Fa-f]{2})/g, '%$1');
 }
 
+const ABORT_FLUSH_MS = 2000;
+
 /** The request body as a pull source over the IncomingMessage stream. */
 class NodeBody implements BodySource {
   readonly #req: IncomingMessage;
@@ -124,7 +126,18 @@ class NodeSink implements ResponseSink {
     if (!reuse) res.socket?.destroySoon();
   }
   abort(): void {
-    this.#res.destroy();
+    const res = this.#res;
+    const socket = res.socket;
+    if (socket === null || socket.destroyed || !res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // Flush what was already written, then close without completing the message: the client sees a
+    // truncated response. A client that does not read is cut off after a grace period.
+    socket.uncork();
+    socket.destroySoon();
+    const timer = setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 }
 

@@ -332,7 +332,8 @@ class Exchange {
     let finished = false;
     try {
       let result: unknown = this.#gw.app(this.#environ, this.#startResponse);
-      if (isThenable(result)) result = await this.#raceAbort(result);
+      // Not raced against abort: the body the app returns must be obtained so close() can be called.
+      if (isThenable(result)) result = await result;
       checkBody(result);
       body = result;
       if (Array.isArray(body) && !this.#sent) {
@@ -356,8 +357,9 @@ class Exchange {
         const chunk: unknown = r.value;
         if (!(chunk instanceof Uint8Array)) throw badChunk(chunk, index);
         index++;
-        this.#ready();
+        // Empty chunks carry nothing, so middleware may yield them even before start_response.
         if (chunk.length === 0) continue;
+        this.#ready();
         if (!this.#sent) {
           this.#commit(undefined);
           if (this.#framing!.noBody) break; // HEAD/204/304: headers are out, the body is not pumped
