@@ -296,7 +296,8 @@ class Exchange {
     } else if (contentLength === undefined && knownLength !== undefined && code !== 304 && !(this.#head && knownLength === 0)) {
       // A HEAD answered with an empty body says nothing about the GET body's length.
       contentLength = knownLength;
-      headers.push(['Content-Length', String(knownLength)]);
+      // A copy: apps often reuse one constant header list for every response.
+      headers = [...headers, ['Content-Length', String(knownLength)]];
     }
     if (contentLength !== undefined && !noBody) this.#limit = contentLength;
     const chunked = !noBody && contentLength === undefined && this.#http11;

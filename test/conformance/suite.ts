@@ -853,10 +853,13 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
       });
 
       it('50. a one-chunk list gets Content-Length; a stream gets chunked on 1.1 and close-delimited on 1.0', async () => {
-        const list: App = (_e, sr) => (ok(sr), [b('hello')]);
+        const shared: ResponseHeaders = [['Content-Type', 'text/plain']];
+        const list: App = (environ, sr) => (sr('200 OK', shared), [b(environ.PATH_INFO === '/long' ? 'hello world' : 'hello')]);
         await withServer(list, async (port) => {
-          const r = await rawRequest(port, get('/'));
+          const r = await rawRequest(port, get('/') + get('/long'), { methods: ['GET', 'GET'] });
           assert.equal(header(r.responses[0]!, 'content-length'), '5');
+          assert.equal(header(r.responses[1]!, 'content-length'), '11');
+          assert.deepEqual(shared, [['Content-Type', 'text/plain']], "the app's header list is left as it was");
         });
         const stream: App = (_e, sr) => (ok(sr), (function* () { yield b('he'); yield b('llo'); })());
         await withServer(stream, async (port) => {

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildEnviron, compileEnvironOptions, type RequestInfo } from '../../src/environ.js';
+import { HttpError } from '../../src/errors.js';
+import { EMPTY_SOURCE } from '../../src/input.js';
+import { TextErrorStream } from '../../src/error-stream.js';
+import { applicationUri, requestUri } from '../../src/uri.js';
+import { VERSION } from '../../src/version.js';
+import { readFileSync } from 'node:fs';
+
+const errors = new TextErrorStream({ write() {} });
+const opts = compileEnvironOptions({ errors });
+
+function req(over: Partial<RequestInfo> = {}): RequestInfo {
+  return {
+    method: 'GET',
+    target: '/',
+    httpVersion: '1.1',
+    rawHeaders: ['Host', 'example.com'],
+    remoteAddress: '::ffff:10.0.0.5',
+    remotePort: 50000,
+    localAddress: '::ffff:127.0.0.1',
+    localPort: 8080,
+    tls: false,
+    body: EMPTY_SOURCE,
+    signal: new AbortController().signal,
+    ...over,
+  };
+}
+
+function refused(r: Partial<RequestInfo>, status: number, o = opts): HttpError {
+  try {
+    buildEnviron(req(r), o);
+  } catch (err) {
+    assert.ok(err instanceof HttpError, String(err));
+    assert.equal(err.status, status, err.message);
+    return err;
+  }
+  assert.fail(`expected ${status}`);
+}
+
+describe('buildEnviron', () => {
+  it('maps addresses: IPv4-mapped IPv6 becomes IPv4; IPv6 SERVER_NAME is bracketed', () => {
+    const { environ } = buildEnviron(req(), opts);
+    assert.equal(environ.REMOTE_ADDR, '10.0.0.5');
+    assert.equal(environ.REMOTE_PORT, '50000');
+    assert.equal(environ.SERVER_NAME, '127.0.0.1');
+    assert.equal(environ.SERVER_PORT, '8080');
+    assert.equal(environ.SERVER_SOFTWARE, `nsgi/${VERSION}`);
+    assert.equal(environ.GATEWAY_INTERFACE, 'CGI/1.1');
+    const v6 = buildEnviron(req({ localAddress: '::1' }), opts).environ;
+    assert.equal(v6.SERVER_NAME, '[::1]');
+  });
+
+  it('uses configured SERVER_NAME/SERVER_PORT and scheme defaults on unix sockets', () => {
+    const o = compileEnvironOptions({ errors, serverName: 'api.example', serverPort: 443 });
+    const e = buildEnviron(req(), o).environ;
+    assert.equal(e.SERVER_NAME, 'api.example');
+    assert.equal(e.SERVER_PORT, '443');
+    const unix = buildEnviron(req({ localAddress: undefined, localPort: undefined, tls: true }), opts).environ;
+    assert.equal(unix.SERVER_NAME, 'localhost');
+    assert.equal(unix.SERVER_PORT, '443');
+    assert.throws(() => compileEnvironOptions({ errors, serverPort: 'http' }), /serverPort must be digits/);
+  });
+
+  it('absolute-form takes path and query from the target and HTTP_HOST from its authority', () => {
+    const e = buildEnviron(req({ target: 'http://h.example:8080/p%20q?x=1', rawHeaders: ['Host', 'other'] }), opts).environ;
+    assert.equal(e.PATH_INFO, '/p q');
+    assert.equal(e.QUERY_STRING, 'x=1');
+    assert.equal(e.HTTP_HOST, 'h.example:8080');
+    assert.equal(e.REQUEST_URI, 'http://h.example:8080/p%20q?x=1');
+    assert.equal(buildEnviron(req({ target: 'http://h' }), opts).environ.PATH_INFO, '/');
+  });
+
+  it('asterisk-form is OPTIONS only; CONNECT is not implemented; garbage targets are 400', () => {
+    const e = buildEnviron(req({ method: 'OPTIONS', target: '*' }), opts).environ;
+    assert.equal(e.PATH_INFO, '*');
+    assert.equal(e.SCRIPT_NAME, '');
+    refused({ target: '*' }, 400);
+    refused({ method: 'CONNECT', target: 'h:443' }, 501);
+    refused({ target: 'nonsense' }, 400);
+    refused({ target: 'ftp://h/x' }, 400);
+  });
+
+  it('keeps the method case and checks the request-target length', () => {
+    assert.equal(buildEnviron(req({ method: 'patch' }), opts).environ.REQUEST_METHOD, 'patch');
+    refused({ target: '/' + 'a'.repeat(9000) }, 414);
+  });
+
+  it('framing: CL digits only, CL+TE refused, TE chunked only, 413 above the limit, 417 for unknown Expect', () => {
+    refused({ rawHeaders: ['Host', 'h', 'Content-Length', '12a'] }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'Content-Length', '1', 'content-length', '1'] }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'Content-Length', '1', 'Transfer-Encoding', 'chunked'] }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'Transfer-Encoding', 'gzip, chunked'] }, 501);
+    refused({ rawHeaders: ['Host', 'h', 'Transfer-Encoding', 'chunked', 'Transfer-Encoding', 'chunked'] }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'Transfer-Encoding', 'chunked'], httpVersion: '1.0' }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'Content-Length', '99999999999999999999'] }, 413);
+    const small = compileEnvironOptions({ errors, maxBodySize: 10 });
+    const e413 = refused({ rawHeaders: ['Host', 'h', 'Content-Length', '11'] }, 413, small);
+    assert.equal(e413.closeConnection, true);
+    refused({ rawHeaders: ['Host', 'h', 'Expect', 'magic'] }, 417);
+    const chunked = buildEnviron(req({ rawHeaders: ['Host', 'h', 'Transfer-Encoding', 'Chunked'] }), opts);
+    assert.equal(chunked.bodyLength, null);
+    assert.ok(!('HTTP_TRANSFER_ENCODING' in chunked.environ));
+    const cont = buildEnviron(req({ rawHeaders: ['Host', 'h', 'Content-Length', '3', 'Expect', '100-Continue'] }), opts);
+    assert.equal(cont.expectsContinue, true);
+    assert.equal(cont.environ.HTTP_EXPECT, '100-Continue');
+    const old = buildEnviron(req({ httpVersion: '1.0', rawHeaders: ['Content-Length', '3', 'Expect', 'whatever'] }), opts);
+    assert.equal(old.expectsContinue, false, 'HTTP/1.0 expectations are ignored');
+  });
+
+  it('HTTP/1.0 needs no Host; HTTP/1.1 does', () => {
+    assert.equal(buildEnviron(req({ httpVersion: '1.0', rawHeaders: [] }), opts).environ.SERVER_PROTOCOL, 'HTTP/1.0');
+    refused({ rawHeaders: [] }, 400);
+  });
+
+  it('trusted proxies: hop-aware X-Forwarded-For and X-Forwarded-Proto', () => {
+    const o = compileEnvironOptions({ errors, trustProxy: ['10.0.0.0/8'] });
+    const e = buildEnviron(
+      req({ rawHeaders: ['Host', 'h', 'X-Forwarded-For', '198.51.100.7, 10.1.1.1', 'X-Forwarded-Proto', 'https'] }),
+      o,
+    ).environ;
+    assert.equal(e.REMOTE_ADDR, '198.51.100.7');
+    assert.equal(e.REMOTE_PORT, undefined);
+    assert.equal(e['wsgi.url_scheme'], 'https');
+    const spoofed = buildEnviron(req({ remoteAddress: '203.0.113.1', rawHeaders: ['Host', 'h', 'X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Proto', 'https'] }), o).environ;
+    assert.equal(spoofed.REMOTE_ADDR, '203.0.113.1');
+    assert.equal(spoofed['wsgi.url_scheme'], 'http');
+    const hops = compileEnvironOptions({ errors, trustProxy: 1 });
+    assert.equal(buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-Forwarded-For', '1.1.1.1, 2.2.2.2'] }), hops).environ.REMOTE_ADDR, '2.2.2.2');
+    const bogusProto = buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-Forwarded-Proto', 'gopher'] }), o).environ;
+    assert.equal(bogusProto['wsgi.url_scheme'], 'http');
+  });
+
+  it('rebuilds URLs as the PEP describes, percent-encoding latin-1 bytes', () => {
+    const e = buildEnviron(req({ target: '/caf%C3%A9/x%20y?q=1', scriptName: '/caf%C3%A9' }), opts).environ;
+    assert.equal(applicationUri(e), 'http://example.com/caf%C3%A9');
+    assert.equal(requestUri(e), 'http://example.com/caf%C3%A9/x%20y?q=1');
+    const root = buildEnviron(req({ target: '/a', rawHeaders: [] , httpVersion: '1.0' }), opts).environ;
+    assert.equal(applicationUri(root), 'http://127.0.0.1:8080/');
+    assert.equal(requestUri(root, false), 'http://127.0.0.1:8080/a');
+  });
+
+  it('VERSION matches package.json', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(VERSION, pkg.version);
+  });
+});
