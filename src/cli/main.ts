@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+/** The `nsgi` command line: `nsgi serve <file>[:<export>] [options]`. */
+
+import { parseArgs } from 'node:util';
+import { normalizeScriptName } from '../../adapters/node.js';
+import { VERSION } from '../version.js';
+import { formatAccessLine } from './access-log.js';
+import { CliError, loadApp } from './load.js';
+import { SERVERS, type RunningServer } from './servers.js';
+
+const USAGE = `Usage: nsgi serve <file>[:<export>] [options]
+
+Serves an nsgi app. <file> is a .ts, .mts, .js or .mjs module; the app is its export named
+<export>, else its "app" export, else its default export.
+
+Options:
+  --host <addr>            address to listen on (default 127.0.0.1)
+  --port <n>               port to listen on, 0 for any free port (default 8080)
+  --server <name>          node (default); raw, express and fastify are not available yet
+  --mount <prefix>         serve the app under a path prefix, e.g. /app (SCRIPT_NAME)
+  --no-access-log          do not print a line per request
+  --shutdown-timeout <s>   on SIGINT/SIGTERM, seconds to let in-flight requests finish (default 10)
+  -h, --help               show this help
+  -v, --version            print the version
+`;
+
+interface ServeArgs {
+  spec: string;
+  host: string;
+  port: number;
+  server: string;
+  mount: string;
+  accessLog: boolean;
+  shutdownTimeout: number;
+}
+
+function parseServeArgs(argv: string[]): ServeArgs {
+  const accessLog = !argv.includes('--no-access-log');
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv.filter((a) => a !== '--no-access-log'),
+      allowPositionals: true,
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '8080' },
+        server: { type: 'string', default: 'node' },
+        mount: { type: 'string', default: '' },
+        'shutdown-timeout': { type: 'string', default: '10' },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) {
+    throw new CliError(`${positionals.length === 0 ? 'missing the app file' : `unexpected arguments: ${positionals.slice(1).join(' ')}`}\n\n${USAGE}`, 2);
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a whole number from 0 to 65535, got ${values.port}`, 2);
+  const server = values.server!;
+  if (!(server in SERVERS)) throw new CliError(`--server must be one of ${Object.keys(SERVERS).join(', ')}; got ${JSON.stringify(server)}`, 2);
+  const shutdownTimeout = Number(values['shutdown-timeout']);
+  if (!(shutdownTimeout >= 0)) throw new CliError(`--shutdown-timeout must be a number of seconds, got ${values['shutdown-timeout']}`, 2);
+  let mount = values.mount!;
+  try {
+    mount = normalizeScriptName(mount) === undefined ? '' : mount;
+  } catch (err) {
+    throw new CliError(`--mount: ${(err as Error).message}`, 2);
+  }
+  return { spec: positionals[0]!, host: values.host!, port, server, mount, accessLog, shutdownTimeout };
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const args = parseServeArgs(argv);
+  const loaded = await loadApp(args.spec);
+  const running: RunningServer = await SERVERS[args.server]!(loaded.app, {
+    host: args.host,
+    port: args.port,
+    mount: args.mount,
+    onResponse: args.accessLog ? (record) => process.stdout.write(formatAccessLine(record)) : undefined,
+  });
+  process.stdout.write(
+    `nsgi ${VERSION}: serving ${loaded.file} (export ${loaded.exportName}) with --server ${args.server} at ${running.url}${args.mount}/\n`,
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stdout.write(`nsgi: ${signal} again, dropping open connections\n`);
+      running.forceClose();
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`nsgi: ${signal} received, finishing in-flight requests (up to ${args.shutdownTimeout}s)\n`);
+    running.close(args.shutdownTimeout * 1000).then(
+      () => {
+        process.stdout.write('nsgi: stopped\n');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        process.stderr.write(`nsgi: error while stopping: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    if (command === undefined) process.exitCode = 2;
+    return;
+  }
+  if (command === '-v' || command === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (command !== 'serve') throw new CliError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`, 2);
+  if (rest.includes('-h') || rest.includes('--help')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  await serve(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof CliError) {
+    process.stderr.write(`nsgi: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`nsgi: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

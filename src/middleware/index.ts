@@ -1,0 +1,2 @@
+/** nsgi/middleware: apps that wrap apps. */
+export { mount, notFound } from './mount.js';

@@ -1,0 +1,52 @@
+/**
+ * `mount`: dispatches by path prefix to sub-apps (a URL map), moving the matched segments from
+ * PATH_INFO to SCRIPT_NAME so that SCRIPT_NAME + PATH_INFO still spells the request path.
+ */
+
+import { toApp } from '../app-forms.js';
+import { encodeNative } from '../native.js';
+import type { App, AppLike, Environ } from '../types.js';
+
+const NOT_FOUND = Buffer.from('Not Found\n');
+
+/** Answers 404 Not Found in plain text. */
+export const notFound: App = (_environ, startResponse) => {
+  startResponse('404 Not Found', [
+    ['Content-Type', 'text/plain; charset=utf-8'],
+    ['Content-Length', String(NOT_FOUND.length)],
+  ]);
+  return [NOT_FOUND];
+};
+
+/**
+ * `routes` maps path prefixes (`'/dog'`, `'/api/v1'`; Unicode allowed) to apps; `'/'` or `''` is the
+ * fallback for everything else (default: 404). Matching is on whole segments: `/dog` takes `/dog`,
+ * `/dog/` and `/dog/x`, never `/doghouse`; the longest prefix wins.
+ */
+export function mount(routes: Readonly<Record<string, AppLike>>): App {
+  let fallback: App = notFound;
+  const table: Array<[prefix: string, app: App]> = [];
+  for (const [key, app] of Object.entries(routes)) {
+    if (key === '' || key === '/') {
+      fallback = toApp(app);
+      continue;
+    }
+    if (!key.startsWith('/') || key.endsWith('/')) {
+      throw new RangeError(`mount(): prefix ${JSON.stringify(key)} must start with '/' and not end with '/', e.g. '/api'`);
+    }
+    table.push([encodeNative(key), toApp(app)]);
+  }
+  table.sort((a, b) => b[0].length - a[0].length);
+
+  return (environ, startResponse) => {
+    const path = environ.PATH_INFO;
+    for (const [prefix, app] of table) {
+      if (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 0x2f)) {
+        // A copy, so an app still holding the outer environ does not see the rewrite.
+        const inner: Environ = { ...environ, SCRIPT_NAME: environ.SCRIPT_NAME + prefix, PATH_INFO: path.slice(prefix.length) };
+        return app(inner, startResponse);
+      }
+    }
+    return fallback(environ, startResponse);
+  };
+}

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { sleep } from './helpers/raw-http.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = 'src/cli/main.ts';
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+function run(args: string[]): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exit = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** Starts `nsgi serve ... --port 0` and resolves with the URL it prints. */
+async function serve(args: string[]): Promise<Run & { url: string }> {
+  const r = run(['serve', ...args, '--port', '0']);
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout());
+    if (m) return { ...r, url: m[1]! };
+    if (r.child.exitCode !== null || Date.now() > deadline) {
+      r.child.kill('SIGKILL');
+      throw new Error(`server did not start:\n${r.stdout()}\n${r.stderr()}`);
+    }
+    await sleep(50);
+  }
+}
+
+async function stop(r: Run): Promise<number | null> {
+  r.child.kill('SIGTERM');
+  return r.exit;
+}
+
+describe('nsgi serve', () => {
+  it('serves the examples index, logs one line per request, stops cleanly on SIGTERM', async () => {
+    const s = await serve(['examples/index.ts']);
+    try {
+      const res = await fetch(`${s.url}/dispatch/dog`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'This is dog!');
+      const missing = await fetch(`${s.url}/v2/nope`);
+      assert.equal(missing.status, 404);
+      await missing.text();
+      await sleep(50);
+      assert.match(s.stdout(), /127\.0\.0\.1 - - \[.+\] "GET \/dispatch\/dog HTTP\/1\.1" 200 12 [\d.]+ms\n/);
+      assert.match(s.stdout(), /"GET \/v2\/nope HTTP\/1\.1" 404 /);
+    } finally {
+      assert.equal(await stop(s), 0);
+    }
+    assert.match(s.stdout(), /SIGTERM received[\s\S]*stopped/);
+  });
+
+  it('lets an in-flight request finish after SIGTERM', async () => {
+    const s = await serve(['test/fixtures/apps/slow.mjs']);
+    const pending = fetch(s.url + '/').then(async (r) => [r.status, await r.text()] as const);
+    await sleep(150);
+    s.child.kill('SIGTERM');
+    const [status, body] = await pending;
+    assert.equal(status, 200);
+    assert.equal(body, 'finished after shutdown began');
+    assert.equal(await s.exit, 0);
+  });
+
+  it('loads .mjs (default export), .js (named export) and .mts files', async () => {
+    for (const [spec, expected] of [
+      ['test/fixtures/apps/default-export.mjs', 'mjs default |/'],
+      ['test/fixtures/apps/named.js:handler', 'js named handler'],
+      ['test/fixtures/apps/typed.mts', 'mts app'],
+    ] as const) {
+      const s = await serve([spec, '--no-access-log']);
+      try {
+        const res = await fetch(s.url + '/');
+        assert.equal(await res.text(), expected, spec);
+        await sleep(30);
+        assert.doesNotMatch(s.stdout(), /"GET \//, '--no-access-log prints no request lines');
+      } finally {
+        await stop(s);
+      }
+    }
+  });
+
+  it('mounts the app under --mount', async () => {
+    const s = await serve(['test/fixtures/apps/default-export.mjs', '--mount', '/prefix']);
+    try {
+      assert.equal(await (await fetch(s.url + '/prefix/x')).text(), 'mjs default /prefix|/x');
+      assert.equal((await fetch(s.url + '/elsewhere')).status, 404);
+    } finally {
+      await stop(s);
+    }
+  });
+
+  const failures: Array<[string[], number, RegExp]> = [
+    [['serve', 'nope/missing.ts'], 1, /cannot find the app file "nope\/missing\.ts"/],
+    [['serve', 'test/fixtures/apps/named.js:nothing'], 1, /has no export named "nothing"; it exports: handler, helper/],
+    [['serve', 'test/fixtures/apps/no-app.mjs'], 1, /exports neither "app" nor a default export; name the one to serve, e\.g\. nsgi serve test\/fixtures\/apps\/no-app\.mjs:first/],
+    [['serve', 'test/fixtures/apps/not-an-app.mjs'], 1, /export "app" of .*: a number is not an nsgi app: export a function/],
+    [['serve', 'test/fixtures/apps/broken.mjs'], 1, /failed to load "test\/fixtures\/apps\/broken\.mjs": SyntaxError/],
+    [['serve', 'package.json'], 1, /must end in \.ts, \.mts, \.js or \.mjs/],
+    [['serve', 'examples/v1.ts', '--server', 'raw'], 2, /--server raw is not available in this version of nsgi yet/],
+    [['serve', 'examples/v1.ts', '--server', 'apache'], 2, /--server must be one of node, raw, express, fastify/],
+    [['serve', 'examples/v1.ts', '--port', 'http'], 2, /--port must be a whole number/],
+    [['serve', 'examples/v1.ts', '--mount', 'app/'], 2, /--mount: scriptName must be a path that starts with '\/'/],
+    [['serve'], 2, /missing the app file/],
+    [['frobnicate'], 2, /unknown command "frobnicate"/],
+  ];
+  for (const [args, code, message] of failures) {
+    it(`explains: nsgi ${args.join(' ')}`, async () => {
+      const r = run(args);
+      assert.equal(await r.exit, code, r.stderr());
+      assert.match(r.stderr(), message);
+    });
+  }
+
+  it('reports a port in use', async () => {
+    const s = await serve(['examples/v1.ts']);
+    try {
+      const port = new URL(s.url).port;
+      const r = run(['serve', 'examples/v1.ts', '--port', port]);
+      assert.equal(await r.exit, 1);
+      assert.match(r.stderr(), new RegExp(`127\\.0\\.0\\.1:${port} is already in use; pick another port with --port`));
+    } finally {
+      await stop(s);
+    }
+  });
+
+  it('prints help and version', async () => {
+    const h = run(['--help']);
+    assert.equal(await h.exit, 0);
+    assert.match(h.stdout(), /Usage: nsgi serve <file>\[:<export>\]/);
+    const v = run(['--version']);
+    assert.equal(await v.exit, 0);
+    assert.match(v.stdout(), /^\d+\.\d+\.\d+\n$/);
+  });
+});
