@@ -5,6 +5,7 @@
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { RequestAbort } from '../src/abort.js';
 import { ClientDisconnectedError } from '../src/errors.js';
 import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
 import type { BodySource } from '../src/input.js';
@@ -147,35 +148,34 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
   const scriptName = normalizeScriptName(options.scriptName);
 
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
-    const controller = new AbortController();
+    const abort = new RequestAbort();
     res.on('close', () => {
-      if (!res.writableFinished) controller.abort(new ClientDisconnectedError());
+      if (!res.writableFinished) abort.abort(new ClientDisconnectedError());
     });
     const socket = req.socket;
-    gateway
-      .handle(
-        {
-          method: req.method ?? 'GET',
-          target: req.url ?? '/',
-          httpVersion: req.httpVersion,
-          rawHeaders: req.rawHeaders,
-          remoteAddress: socket.remoteAddress,
-          remotePort: socket.remotePort,
-          localAddress: socket.localAddress,
-          localPort: socket.localPort,
-          tls: (socket as { encrypted?: boolean }).encrypted === true,
-          scriptName,
-          body: new NodeBody(req),
-          signal: controller.signal,
-          sendContinue: lazyContinue ? () => res.writeContinue() : undefined,
-        },
-        new NodeSink(res),
-      )
-      .catch((err: unknown) => {
-        // The core turns every app failure into a response; reaching here is a bug in nsgi itself.
-        process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
-        res.destroy();
-      });
+    const pending = gateway.handle(
+      {
+        method: req.method ?? 'GET',
+        target: req.url ?? '/',
+        httpVersion: req.httpVersion,
+        rawHeaders: req.rawHeaders,
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        localAddress: socket.localAddress,
+        localPort: socket.localPort,
+        tls: (socket as { encrypted?: boolean }).encrypted === true,
+        scriptName,
+        body: new NodeBody(req),
+        abort,
+        sendContinue: lazyContinue ? () => res.writeContinue() : undefined,
+      },
+      new NodeSink(res),
+    );
+    pending?.catch((err: unknown) => {
+      // The core turns every app failure into a response; reaching here is a bug in nsgi itself.
+      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
+      res.destroy();
+    });
   };
 
   const listener = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, false)) as NodeListener;

@@ -6,8 +6,8 @@
 import proxyaddr from 'proxy-addr';
 import { HttpError } from './errors.js';
 import { fileWrapper } from './file-wrapper.js';
-import { EMPTY_SOURCE, RequestInput } from './input.js';
-import type { BodySource } from './input.js';
+import type { RequestAbort } from './abort.js';
+import { EMPTY_INPUT, RequestInput, type BodyInput, type BodySource } from './input.js';
 import { percentDecodeNative } from './native.js';
 import type { Environ, ErrorStream } from './types.js';
 import { VERSION } from './version.js';
@@ -35,8 +35,8 @@ export interface RequestInfo {
   scriptName?: string | undefined;
   /** The de-framed body. */
   body: BodySource;
-  /** Aborted when the client disconnects or the server shuts down. */
-  signal: AbortSignal;
+  /** Aborted by the transport when the client disconnects or the server shuts down. */
+  abort: RequestAbort;
   /** Called once when the app first reads a body sent with `Expect: 100-continue`. */
   sendContinue?: (() => void) | undefined;
 }
@@ -142,7 +142,7 @@ const DIGITS = /^[0-9]+$/;
 /** The built environ with the body stream and what the gateway needs about the request. */
 export interface BuiltEnviron {
   environ: Environ;
-  input: RequestInput;
+  input: BodyInput;
   /** Declared body length; null for a chunked body of unknown length. */
   bodyLength: number | null;
   /** True when the client asked for `100 Continue`. */
@@ -310,10 +310,11 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   }
 
   const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
-  const input = new RequestInput(bodyLength === 0 ? EMPTY_SOURCE : req.body, {
-    maxBodySize: o.maxBodySize,
-    onFirstRead: expectsContinue ? req.sendContinue : undefined,
-  });
+  const input =
+    bodyLength === 0
+      ? EMPTY_INPUT
+      : new RequestInput(req.body, { maxBodySize: o.maxBodySize, onFirstRead: expectsContinue ? req.sendContinue : undefined });
+  const abort = req.abort;
 
   const environ: Environ = {
     REQUEST_METHOD: req.method,
@@ -335,7 +336,9 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     'wsgi.run_once': false,
     'wsgi.input_terminated': true,
     'wsgi.file_wrapper': fileWrapper,
-    'nsgi.signal': req.signal,
+    get 'nsgi.signal'(): AbortSignal {
+      return abort.signal;
+    },
     'nsgi.raw_headers': rawPairs,
   };
   if (remoteAddr !== undefined) environ.REMOTE_ADDR = remoteAddr;

@@ -9,7 +9,7 @@ import { toApp } from './app-forms.js';
 import { buildEnviron, compileEnvironOptions, type CompiledEnvironOptions, type EnvironOptions, type RequestInfo } from './environ.js';
 import { ClientDisconnectedError, HttpError, InterfaceError } from './errors.js';
 import { formatError, TextErrorStream, type TextSink } from './error-stream.js';
-import type { RequestInput } from './input.js';
+import type { BodyInput } from './input.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse, WriteFn } from './types.js';
 
@@ -80,19 +80,23 @@ export class Gateway {
     this.#onResponse = options.onResponse;
   }
 
-  /** Runs the app for one request. Never rejects: every failure becomes a response or an abort. */
-  handle(req: RequestInfo, sink: ResponseSink): Promise<void> {
+  /**
+   * Runs the app for one request. Returns undefined when the response completed synchronously, else
+   * a promise that never rejects: every failure becomes a response or an abort.
+   */
+  handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
     let built;
+    const start = this.#onResponse === undefined ? 0 : performance.now();
     try {
       built = buildEnviron(req, this.#env);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       const close = err.closeConnection || mayHaveBody(req.rawHeaders);
       const status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
-      this.#record(undefined, req, status, 0, performance.now(), false);
-      return Promise.resolve();
+      this.record(undefined, req, status, 0, start, false);
+      return undefined;
     }
-    return new Exchange(this, built.environ, built.input, built.bodyLength, req, sink).run();
+    return new Exchange(this, built.environ, built.input, built.bodyLength, req, sink, start).run();
   }
 
   /** @internal */
@@ -106,12 +110,8 @@ export class Gateway {
     return this.#maxDrain;
   }
 
-  /** @internal */
+  /** @internal Reports a finished request to the onResponse hook. */
   record(environ: Environ | undefined, req: RequestInfo, status: number, bytes: number, start: number, aborted: boolean): void {
-    this.#record(environ, req, status, bytes, start, aborted);
-  }
-
-  #record(environ: Environ | undefined, req: RequestInfo, status: number, bytes: number, start: number, aborted: boolean): void {
     if (this.#onResponse === undefined) return;
     try {
       this.#onResponse({
@@ -205,33 +205,34 @@ const NOT_STARTED = 'ERR_NSGI_NO_START_RESPONSE';
 class Exchange {
   readonly #gw: Gateway;
   readonly #environ: Environ;
-  readonly #input: RequestInput;
+  readonly #input: BodyInput;
   readonly #bodyLength: number | null;
   readonly #req: RequestInfo;
   readonly #sink: ResponseSink;
-  readonly #start = performance.now();
-  readonly #signal: AbortSignal;
+  readonly #start: number;
+  readonly #abortState: RequestInfo['abort'];
   readonly #http11: boolean;
   readonly #head: boolean;
 
   #startCalled = false;
   #stored: ResponseHead | null = null;
   #sent = false;
-  #framing: Framing | undefined;
+  #framing: Framing | undefined = undefined;
   #status = 0;
   #written = 0;
   #limit = Infinity;
   #aborted = false;
-  #writeFn: WriteFn | undefined;
+  #writeFn: WriteFn | undefined = undefined;
 
-  constructor(gw: Gateway, environ: Environ, input: RequestInput, bodyLength: number | null, req: RequestInfo, sink: ResponseSink) {
+  constructor(gw: Gateway, environ: Environ, input: BodyInput, bodyLength: number | null, req: RequestInfo, sink: ResponseSink, start: number) {
     this.#gw = gw;
     this.#environ = environ;
     this.#input = input;
     this.#bodyLength = bodyLength;
     this.#req = req;
     this.#sink = sink;
-    this.#signal = req.signal;
+    this.#start = start;
+    this.#abortState = req.abort;
     this.#http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
     this.#head = req.method === 'HEAD';
   }
@@ -262,7 +263,7 @@ class Exchange {
       );
     }
     this.#ready();
-    if (this.#signal.aborted) throw new ClientDisconnectedError('client disconnected; write() cannot send');
+    if (this.#abortState.aborted) throw new ClientDisconnectedError('client disconnected; write() cannot send');
     if (!this.#sent) this.#commit(undefined);
     if (data.length > 0 && !this.#framing!.noBody) await this.#send(data);
   }
@@ -317,7 +318,7 @@ class Exchange {
     return this.#bodyLength - input.bytesReceived > this.#gw.maxDrain;
   }
 
-  /** Sends bytes within the Content-Length, waiting for the transport when it is full. */
+  /** Sends bytes within the Content-Length; returns a promise only when the transport is full. */
   #send(chunk: Bytes): Promise<void> | undefined {
     const room = this.#limit - this.#written;
     if (room <= 0) return undefined;
@@ -327,12 +328,42 @@ class Exchange {
     return this.#sink.drain();
   }
 
-  async run(): Promise<void> {
+  /**
+   * Runs the exchange. A synchronous app returning an Array completes without a single await (the
+   * common case, and the one benchmarks measure); anything else continues in #iterate().
+   */
+  run(): Promise<void> | undefined {
+    let result: unknown;
+    let body: Body | undefined;
+    try {
+      result = this.#gw.app(this.#environ, this.#startResponse);
+      if (isThenable(result)) return this.#iterate(result);
+      checkBody(result);
+      body = result;
+      if (!Array.isArray(body) || this.#sent) return this.#iterate(body);
+      const pending = this.#sendArray(body as unknown[]);
+      if (pending !== undefined) return this.#afterPending(pending, body);
+    } catch (err) {
+      this.#fail(err);
+    }
+    return this.#close(body, undefined, true);
+  }
+
+  async #afterPending(pending: Promise<void>, body: Body): Promise<void> {
+    try {
+      await pending;
+    } catch (err) {
+      this.#fail(err);
+    }
+    await this.#close(body, undefined, true);
+  }
+
+  /** The general path: awaits the app's promise, then pulls the body chunk by chunk. */
+  async #iterate(result: unknown): Promise<void> {
     let body: Body | undefined;
     let iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined;
     let finished = false;
     try {
-      let result: unknown = this.#gw.app(this.#environ, this.#startResponse);
       // Not raced against abort: the body the app returns must be obtained so close() can be called.
       if (isThenable(result)) result = await result;
       checkBody(result);
@@ -347,7 +378,7 @@ class Exchange {
       iterator = isAsync ? asyncIter.call(body) : (body as Iterable<Bytes>)[Symbol.iterator]();
       let index = 0;
       for (;;) {
-        if (this.#signal.aborted) break;
+        if (this.#abortState.aborted) break;
         let step = iterator.next();
         if (isAsync) step = await this.#raceAbort(step as Promise<IteratorResult<Bytes>>);
         const r = step as IteratorResult<Bytes>;
@@ -361,16 +392,13 @@ class Exchange {
         // Empty chunks carry nothing, so middleware may yield them even before start_response.
         if (chunk.length === 0) continue;
         this.#ready();
-        if (!this.#sent) {
-          this.#commit(undefined);
-          if (this.#framing!.noBody) break; // HEAD/204/304: headers are out, the body is not pumped
-        }
-        if (this.#framing!.noBody) break;
+        if (!this.#sent) this.#commit(undefined);
+        if (this.#framing!.noBody) break; // HEAD/204/304: headers are out, the body is not pumped
         const pending = this.#send(chunk);
         if (pending !== undefined) await pending;
         if (this.#written >= this.#limit) break; // Content-Length reached: stop iterating
       }
-      if (this.#signal.aborted) {
+      if (this.#abortState.aborted) {
         this.#abort();
         return;
       }
@@ -384,8 +412,8 @@ class Exchange {
     }
   }
 
-  /** Fast path for an Array body with nothing sent yet: its whole length is known up front. */
-  async #sendArray(chunks: unknown[]): Promise<void> {
+  /** An Array body with nothing sent yet: its whole length is known up front. */
+  #sendArray(chunks: unknown[]): Promise<void> | undefined {
     let total = 0;
     for (let i = 0; i < chunks.length; i++) {
       const c = chunks[i];
@@ -397,20 +425,25 @@ class Exchange {
     const framing = this.#framing!;
     if (framing.noBody || total === 0) {
       this.#finish();
-      return;
+      return undefined;
     }
     if (chunks.length === 1 && framing.contentLength === total) {
       this.#written = total;
       this.#sink.end(!framing.close, chunks[0] as Bytes);
-      return;
+      return undefined;
     }
-    for (const c of chunks as Bytes[]) {
-      if (this.#signal.aborted) break;
-      const pending = this.#send(c);
-      if (pending !== undefined) await pending;
+    return this.#sendChunks(chunks as Bytes[], 0);
+  }
+
+  #sendChunks(chunks: Bytes[], from: number): Promise<void> | undefined {
+    for (let i = from; i < chunks.length; i++) {
+      if (this.#abortState.aborted) break;
+      const pending = this.#send(chunks[i]!);
+      if (pending !== undefined) return pending.then(() => this.#sendChunks(chunks, i + 1));
     }
-    if (this.#signal.aborted) this.#abort();
+    if (this.#abortState.aborted) this.#abort();
     else this.#finish();
+    return undefined;
   }
 
   /** Ends a response whose body has been sent, closing the connection when it fell short of Content-Length. */
@@ -435,7 +468,7 @@ class Exchange {
   }
 
   #fail(err: unknown): void {
-    if (this.#signal.aborted || err instanceof ClientDisconnectedError) {
+    if (this.#abortState.aborted || err instanceof ClientDisconnectedError) {
       this.#abort();
       return;
     }
@@ -452,45 +485,67 @@ class Exchange {
     this.#status = sendPlain(this.#sink, 500, this.#head, this.#mustClose());
   }
 
-  /** Ends iteration and calls the body's close() exactly once, whatever happened. */
-  async #close(body: Body | undefined, iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined, finished: boolean): Promise<void> {
+  /** Ends iteration and calls the body's close() exactly once; synchronous unless close() is async. */
+  #close(body: Body | undefined, iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined, finished: boolean): Promise<void> | undefined {
     if (iterator !== undefined && !finished && typeof iterator.return === 'function') {
       try {
         const r = iterator.return();
-        // A generator still suspended in an await (abort mid-chunk) finishes its return() later.
         if (isThenable(r)) {
-          if (this.#signal.aborted) (r as Promise<unknown>).then(undefined, (e: unknown) => this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e));
-          else await r;
+          // A generator still suspended in an await (abort mid-chunk) finishes its return() later.
+          if (this.#abortState.aborted) r.then(undefined, (e: unknown) => this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e));
+          else return Promise.resolve(r).then(
+            () => this.#closeBody(body),
+            (e: unknown) => {
+              this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e);
+              return this.#closeBody(body);
+            },
+          );
         }
       } catch (err) {
         this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', err);
       }
     }
+    return this.#closeBody(body);
+  }
+
+  #closeBody(body: Body | undefined): Promise<void> | undefined {
     if (body !== undefined && typeof body.close === 'function') {
       try {
         const r = body.close();
-        if (isThenable(r)) await r;
+        if (isThenable(r)) {
+          return Promise.resolve(r).then(
+            () => this.#done(),
+            (err: unknown) => {
+              this.#gw.log(this.#environ, this.#req, 'body close() failed', err);
+              this.#done();
+            },
+          );
+        }
       } catch (err) {
         this.#gw.log(this.#environ, this.#req, 'body close() failed', err);
       }
     }
+    this.#done();
+    return undefined;
+  }
+
+  #done(): void {
     this.#gw.record(this.#environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
   }
 
   /** Awaits `p`, but gives up when the client disconnects. */
   #raceAbort<T>(p: PromiseLike<T>): Promise<T> {
-    const signal = this.#signal;
-    if (signal.aborted) return Promise.reject(new ClientDisconnectedError());
+    const state = this.#abortState;
+    if (state.aborted) return Promise.reject(new ClientDisconnectedError());
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(new ClientDisconnectedError());
-      signal.addEventListener('abort', onAbort, { once: true });
+      const off = state.onAbort(() => reject(new ClientDisconnectedError()));
       p.then(
         (v) => {
-          signal.removeEventListener('abort', onAbort);
+          off();
           resolve(v);
         },
         (e: unknown) => {
-          signal.removeEventListener('abort', onAbort);
+          off();
           reject(e);
         },
       );

@@ -33,7 +33,8 @@ export {
   type EnvironOptions,
   type RequestInfo,
 } from './environ.js';
-export { RequestInput, EMPTY_SOURCE, type BodySource, type InputOptions } from './input.js';
+export { RequestInput, EMPTY_INPUT, EMPTY_SOURCE, type BodyInput, type BodySource, type InputOptions } from './input.js';
+export { RequestAbort } from './abort.js';
 export { TextErrorStream, formatError, type TextSink } from './error-stream.js';
 export { FileWrapperBody, fileWrapper } from './file-wrapper.js';
 export { parseResponseHead, HOP_BY_HOP, type ResponseHead } from './response-head.js';

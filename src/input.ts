@@ -13,8 +13,37 @@ export interface BodySource {
 
 const EMPTY = Buffer.alloc(0);
 
-/** A body with no bytes (GET without a body, Content-Length: 0). */
+/** A body with no bytes. */
 export const EMPTY_SOURCE: BodySource = { next: () => Promise.resolve(null) };
+
+/** What the gateway needs to know about a request body besides the InputStream methods. */
+export interface BodyInput extends InputStream {
+  /** Bytes received from the transport so far. */
+  readonly bytesReceived: number;
+  /** True once the whole body has been received. */
+  readonly complete: boolean;
+}
+
+/**
+ * The input of every request without a body (no Content-Length, or 0). It holds no state, so one
+ * instance serves them all.
+ */
+class EmptyInput implements BodyInput {
+  readonly bytesReceived = 0;
+  readonly complete = true;
+  read(): Promise<Bytes> {
+    return Promise.resolve(EMPTY);
+  }
+  readline(): Promise<Bytes> {
+    return Promise.resolve(EMPTY);
+  }
+  readlines(): Promise<Bytes[]> {
+    return Promise.resolve([]);
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<Bytes> {}
+}
+
+export const EMPTY_INPUT: BodyInput = Object.freeze(new EmptyInput());
 
 export interface InputOptions {
   /** Largest body accepted; reading past it rejects with RequestBodyTooLargeError (413). */
@@ -24,7 +53,7 @@ export interface InputOptions {
 }
 
 /** The InputStream every server hands to apps. EOF comes exactly at the end of the body. */
-export class RequestInput implements InputStream {
+export class RequestInput implements BodyInput {
   #source: BodySource;
   #chunks: Buffer[] = [];
   #buffered = 0;

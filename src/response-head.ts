@@ -40,14 +40,40 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? `a ${v.constructor?.name ?? 'object'}` : `a ${typeof v} (${String(v)})`;
 }
 
-/** Validates `status` and `headers` as passed to start_response; throws InterfaceError naming the fix. */
-export function parseResponseHead(status: unknown, headers: unknown): ResponseHead {
-  if (typeof status !== 'string') {
-    throw new InterfaceError(
-      'ERR_NSGI_INVALID_STATUS',
-      `start_response(): status must be a string like '200 OK', got ${describe(status)}`,
-    );
+/** What a header name is, once checked; names repeat across responses, so the answer is cached. */
+const enum NameKind {
+  Plain,
+  ContentLength,
+  Invalid,
+  HopByHop,
+  Status,
+}
+const nameKinds = new Map<string, NameKind>();
+
+function nameKind(name: string): NameKind {
+  let kind = nameKinds.get(name);
+  if (kind === undefined) {
+    const lower = name.toLowerCase();
+    kind = !TOKEN_RE.test(name)
+      ? NameKind.Invalid
+      : HOP_BY_HOP.has(lower)
+        ? NameKind.HopByHop
+        : lower === 'status'
+          ? NameKind.Status
+          : lower === 'content-length'
+            ? NameKind.ContentLength
+            : NameKind.Plain;
+    if (nameKinds.size < 1024) nameKinds.set(name, kind);
   }
+  return kind;
+}
+
+/** Valid status strings seen before, with their code. */
+const statusCodes = new Map<string, number>();
+
+function statusCode(status: string): number {
+  let code = statusCodes.get(status);
+  if (code !== undefined) return code;
   const m = STATUS_RE.exec(status);
   if (m === null) {
     throw new InterfaceError(
@@ -56,7 +82,7 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
         `one space and a reason phrase with no control characters or surrounding whitespace, e.g. '404 Not Found'`,
     );
   }
-  const code = Number(m[1]);
+  code = Number(m[1]);
   if (code < 200) {
     throw new InterfaceError(
       'ERR_NSGI_INFORMATIONAL_STATUS',
@@ -64,6 +90,19 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
         `use a status of 200 or above`,
     );
   }
+  if (statusCodes.size < 1024) statusCodes.set(status, code);
+  return code;
+}
+
+/** Validates `status` and `headers` as passed to start_response; throws InterfaceError naming the fix. */
+export function parseResponseHead(status: unknown, headers: unknown): ResponseHead {
+  if (typeof status !== 'string') {
+    throw new InterfaceError(
+      'ERR_NSGI_INVALID_STATUS',
+      `start_response(): status must be a string like '200 OK', got ${describe(status)}`,
+    );
+  }
+  const code = statusCode(status);
   if (!Array.isArray(headers)) {
     throw new InterfaceError(
       'ERR_NSGI_INVALID_HEADERS',
@@ -89,7 +128,8 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
           `convert numbers with String()`,
       );
     }
-    if (!TOKEN_RE.test(name)) {
+    const kind = nameKind(name);
+    if (kind === NameKind.Invalid) {
       throw new InterfaceError(
         'ERR_NSGI_INVALID_HEADER_NAME',
         `start_response(): invalid header name ${JSON.stringify(name)}: a name is a non-empty token ` +
@@ -104,36 +144,31 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
           `(code points <= U+00FF; percent- or RFC 8187-encode other text)`,
       );
     }
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) {
+    if (kind === NameKind.Plain) continue;
+    if (kind === NameKind.HopByHop) {
       throw new InterfaceError(
         'ERR_NSGI_HOP_BY_HOP_HEADER',
         `start_response(): ${JSON.stringify(name)} is a hop-by-hop header, which belongs to the server: ` +
           `remove it (the server chooses Content-Length, chunked or close-delimited framing and keep-alive)`,
       );
     }
-    if (lower === 'status') {
+    if (kind === NameKind.Status) {
       throw new InterfaceError(
         'ERR_NSGI_INVALID_HEADER_NAME',
         `start_response(): 'Status' is not a response header; pass the status as the first argument`,
       );
     }
-    if (lower === 'content-length') {
-      const v = value.trim();
-      if (!DIGITS_RE.test(v) || !Number.isSafeInteger(Number(v))) {
-        throw new InterfaceError(
-          'ERR_NSGI_INVALID_CONTENT_LENGTH',
-          `start_response(): Content-Length must be a decimal number of bytes, got ${JSON.stringify(value)}`,
-        );
-      }
-      if (contentLength !== undefined) {
-        throw new InterfaceError(
-          'ERR_NSGI_INVALID_CONTENT_LENGTH',
-          `start_response(): Content-Length given twice; give it once`,
-        );
-      }
-      contentLength = Number(v);
+    const v = value.trim();
+    if (!DIGITS_RE.test(v) || !Number.isSafeInteger(Number(v))) {
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_CONTENT_LENGTH',
+        `start_response(): Content-Length must be a decimal number of bytes, got ${JSON.stringify(value)}`,
+      );
     }
+    if (contentLength !== undefined) {
+      throw new InterfaceError('ERR_NSGI_INVALID_CONTENT_LENGTH', `start_response(): Content-Length given twice; give it once`);
+    }
+    contentLength = Number(v);
   }
   return { code, reason: status.slice(4), headers: headers as ResponseHeaders, contentLength };
 }

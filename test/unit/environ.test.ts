@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { buildEnviron, compileEnvironOptions, type RequestInfo } from '../../src/environ.js';
 import { HttpError } from '../../src/errors.js';
 import { EMPTY_SOURCE } from '../../src/input.js';
+import { RequestAbort } from '../../src/abort.js';
 import { TextErrorStream } from '../../src/error-stream.js';
 import { applicationUri, requestUri } from '../../src/uri.js';
 import { VERSION } from '../../src/version.js';
@@ -23,7 +24,7 @@ function req(over: Partial<RequestInfo> = {}): RequestInfo {
     localPort: 8080,
     tls: false,
     body: EMPTY_SOURCE,
-    signal: new AbortController().signal,
+    abort: new RequestAbort(),
     ...over,
   };
 }

@@ -1,0 +1,223 @@
+/**
+ * Benchmark harness. Each server runs in its own process (pinned to core 0 with taskset where
+ * present); the load comes from another process (wrk if installed, else autocannon) pinned to
+ * core 1. Cases run in interleaved rounds and every ratio is against the native baseline measured
+ * in the same run.
+ *
+ *   npm run bench -- [--duration 5] [--rounds 3] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node]
+ */
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface ServerDef {
+  name: string;
+  script: string;
+  /** The native server this one is compared with. */
+  baseline: string;
+}
+
+/** Baselines first; each nsgi row names the native handler it is measured against. */
+const SERVERS: ServerDef[] = [
+  { name: 'native-node', script: 'bench/servers/native-node.ts', baseline: 'native-node' },
+  { name: 'nsgi-node', script: 'bench/servers/nsgi-node.ts', baseline: 'native-node' },
+];
+
+interface CaseDef {
+  name: string;
+  path: string;
+  method: 'GET' | 'POST';
+  body?: Buffer;
+}
+
+const CASES: CaseDef[] = [
+  { name: 'hello', path: '/hello', method: 'GET' },
+  { name: '64k', path: '/64k', method: 'GET' },
+  { name: 'echo', path: '/echo', method: 'POST', body: Buffer.alloc(4096, 'p') },
+];
+
+interface Sample {
+  rps: number;
+  p99ms: number;
+  rssMiB: number;
+  errors: number;
+}
+
+function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const TASKSET = has('taskset');
+const WRK = has('wrk');
+
+function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
+  return TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+}
+
+async function startServer(def: ServerDef): Promise<{ child: ChildProcess; port: number }> {
+  const [cmd, args] = pinned(0, process.execPath, ['--import', 'tsx', def.script]);
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, PORT: '0', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /ready (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${def.name} exited with ${code} before it was ready`)));
+  });
+  return { child, port };
+}
+
+/** The server's resident set size, in MiB (the whole process, so the process tree under taskset is skipped). */
+function rssMiB(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The node process itself: taskset execs into it, so the child's pid is node's. */
+function serverPid(child: ChildProcess): number {
+  return child.pid!;
+}
+
+function wrkLuaFor(c: CaseDef): string | undefined {
+  if (c.method === 'GET') return undefined;
+  const file = `${root}bench/results/${c.name}.lua`;
+  writeFileSync(
+    file,
+    `wrk.method = "${c.method}"\nwrk.body = string.rep("p", ${c.body!.length})\nwrk.headers["Content-Type"] = "text/plain"\n`,
+  );
+  return file;
+}
+
+function runWrk(url: string, c: CaseDef, seconds: number, connections: number): Omit<Sample, 'rssMiB'> {
+  const script = wrkLuaFor(c);
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script] : []), url];
+  const [cmd, a] = pinned(1, 'wrk', args);
+  const out = execFileSync(cmd, a, { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const scale = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;
+  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  return { rps, p99ms: p99 ? Number(p99[1]) * scale : NaN, errors };
+}
+
+function runAutocannon(url: string, c: CaseDef, seconds: number, connections: number): Omit<Sample, 'rssMiB'> {
+  const bin = `${root}node_modules/autocannon/autocannon.js`;
+  const args = [bin, '-j', '-c', String(connections), '-d', String(seconds), '-m', c.method];
+  if (c.body) args.push('-b', c.body.toString(), '-H', 'Content-Type=text/plain');
+  args.push(url);
+  const [cmd, a] = pinned(1, process.execPath, args);
+  const out = JSON.parse(execFileSync(cmd, a, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as {
+    requests: { average: number };
+    latency: { p99: number };
+    non2xx: number;
+    errors: number;
+  };
+  return { rps: out.requests.average, p99ms: out.latency.p99, errors: out.non2xx + out.errors };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '5' },
+      rounds: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '50' },
+      cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
+      servers: { type: 'string', default: SERVERS.map((s) => s.name).join(',') },
+      warmup: { type: 'string', default: '2' },
+    },
+  });
+  const seconds = Number(values.duration);
+  const rounds = Number(values.rounds);
+  const connections = Number(values.connections);
+  const cases = CASES.filter((c) => values.cases!.split(',').includes(c.name));
+  const wanted = values.servers!.split(',');
+  const servers = SERVERS.filter((s) => wanted.includes(s.name) || SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name));
+  mkdirSync(`${root}bench/results`, { recursive: true });
+
+  const loader = WRK ? 'wrk' : 'autocannon';
+  const measure = WRK ? runWrk : runAutocannon;
+  process.stderr.write(
+    `bench: ${servers.length} servers x ${cases.length} cases x ${rounds} rounds of ${seconds}s, ${connections} connections, ` +
+      `load by ${loader}${TASKSET ? ', server on core 0 and load on core 1 (taskset)' : ' (taskset not found: unpinned)'}\n`,
+  );
+
+  const running = new Map<string, { child: ChildProcess; port: number }>();
+  for (const s of servers) running.set(s.name, await startServer(s));
+  const samples = new Map<string, Sample[]>();
+  try {
+    for (const s of servers) {
+      const { port } = running.get(s.name)!;
+      for (const c of cases) measure(`http://127.0.0.1:${port}${c.path}`, c, Number(values.warmup), connections);
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (const c of cases) {
+        // Rotate the order each round so no server always runs first or last.
+        const order = servers.map((_, i) => servers[(i + r) % servers.length]!);
+        for (const s of order) {
+          const { child, port } = running.get(s.name)!;
+          const result = measure(`http://127.0.0.1:${port}${c.path}`, c, seconds, connections);
+          const sample: Sample = { ...result, rssMiB: rssMiB(serverPid(child)) };
+          const key = `${s.name}|${c.name}`;
+          samples.set(key, [...(samples.get(key) ?? []), sample]);
+          process.stderr.write(`  round ${r + 1} ${c.name.padEnd(6)} ${s.name.padEnd(14)} ${sample.rps.toFixed(0).padStart(7)} req/s  p99 ${sample.p99ms.toFixed(2)} ms${sample.errors ? `  ${sample.errors} errors` : ''}\n`);
+        }
+      }
+    }
+  } finally {
+    for (const { child } of running.values()) child.kill('SIGTERM');
+  }
+
+  const lines: string[] = [];
+  lines.push(`Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (medians)${TASKSET ? ', server pinned to one core' : ''}`);
+  lines.push('');
+  lines.push('| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline | errors |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|');
+  const results: Record<string, unknown>[] = [];
+  for (const c of cases) {
+    for (const s of servers) {
+      const xs = samples.get(`${s.name}|${c.name}`) ?? [];
+      const base = samples.get(`${s.baseline}|${c.name}`) ?? [];
+      const rps = median(xs.map((x) => x.rps));
+      const ratio = rps / median(base.map((x) => x.rps));
+      const p99 = median(xs.map((x) => x.p99ms));
+      const rss = Math.max(...xs.map((x) => x.rssMiB));
+      const errors = xs.reduce((a, x) => a + x.errors, 0);
+      results.push({ case: c.name, server: s.name, baseline: s.baseline, rps, p99, rss, ratio, errors, rounds: xs.map((x) => x.rps) });
+      lines.push(
+        `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${s.baseline === s.name ? 'baseline' : `${ratio.toFixed(2)}x ${s.baseline}`} | ${errors} |`,
+      );
+    }
+  }
+  const table = lines.join('\n') + '\n';
+  process.stdout.write(table);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(`${root}bench/results/${stamp}.json`, JSON.stringify({ node: process.version, loader, connections, rounds, seconds, results }, null, 2));
+  writeFileSync(`${root}bench/results/${stamp}.md`, table);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
