@@ -16,6 +16,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface ServerDef {
   name: string;
+  /** The server's source under bench/servers; it runs compiled, from bench/.build. */
   script: string;
   /** The native server this one is compared with. */
   baseline: string;
@@ -63,8 +64,14 @@ function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
   return TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 }
 
+/** Compiles the servers with tsc, so they run as the JavaScript users would run, not through a loader. */
+function build(): void {
+  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.bench.json`], { stdio: 'inherit' });
+}
+
 async function startServer(def: ServerDef): Promise<{ child: ChildProcess; port: number }> {
-  const [cmd, args] = pinned(0, process.execPath, ['--import', 'tsx', def.script]);
+  const compiled = `bench/.build/${def.script.replace(/\.ts$/, '.js')}`;
+  const [cmd, args] = pinned(0, process.execPath, [compiled]);
   const child = spawn(cmd, args, { cwd: root, env: { ...process.env, PORT: '0', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -87,11 +94,6 @@ function rssMiB(pid: number): number {
   } catch {
     return NaN;
   }
-}
-
-/** The node process itself: taskset execs into it, so the child's pid is node's. */
-function serverPid(child: ChildProcess): number {
-  return child.pid!;
 }
 
 function wrkLuaFor(c: CaseDef): string | undefined {
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
       `load by ${loader}${TASKSET ? ', server on core 0 and load on core 1 (taskset)' : ' (taskset not found: unpinned)'}\n`,
   );
 
+  build();
   const running = new Map<string, { child: ChildProcess; port: number }>();
   for (const s of servers) running.set(s.name, await startServer(s));
   const samples = new Map<string, Sample[]>();
@@ -178,7 +181,8 @@ async function main(): Promise<void> {
         for (const s of order) {
           const { child, port } = running.get(s.name)!;
           const result = measure(`http://127.0.0.1:${port}${c.path}`, c, seconds, connections);
-          const sample: Sample = { ...result, rssMiB: rssMiB(serverPid(child)) };
+          // taskset execs into node, so the child's pid is the server's.
+          const sample: Sample = { ...result, rssMiB: rssMiB(child.pid!) };
           const key = `${s.name}|${c.name}`;
           samples.set(key, [...(samples.get(key) ?? []), sample]);
           process.stderr.write(`  round ${r + 1} ${c.name.padEnd(6)} ${s.name.padEnd(14)} ${sample.rps.toFixed(0).padStart(7)} req/s  p99 ${sample.p99ms.toFixed(2)} ms${sample.errors ? `  ${sample.errors} errors` : ''}\n`);

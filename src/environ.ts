@@ -316,7 +316,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
       : new RequestInput(req.body, { maxBodySize: o.maxBodySize, onFirstRead: expectsContinue ? req.sendContinue : undefined });
   const abort = req.abort;
 
-  const environ: Environ = {
+  // nsgi.signal is added below as an accessor; the cast covers the moment before it exists.
+  const environ = {
     REQUEST_METHOD: req.method,
     SCRIPT_NAME: scriptName,
     PATH_INFO: pathInfo,
@@ -324,7 +325,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     REQUEST_URI: target,
     SERVER_NAME: o.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
     SERVER_PORT: o.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
-    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
     SERVER_SOFTWARE: `nsgi/${VERSION}`,
     GATEWAY_INTERFACE: 'CGI/1.1',
     'wsgi.version': WSGI_VERSION,
@@ -336,11 +337,10 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     'wsgi.run_once': false,
     'wsgi.input_terminated': true,
     'wsgi.file_wrapper': fileWrapper,
-    get 'nsgi.signal'(): AbortSignal {
-      return abort.signal;
-    },
     'nsgi.raw_headers': rawPairs,
-  };
+    [ABORT]: abort,
+  } as Omit<Environ, 'nsgi.signal'> as Environ;
+  Object.defineProperty(environ, 'nsgi.signal', SIGNAL_PROPERTY);
   if (remoteAddr !== undefined) environ.REMOTE_ADDR = remoteAddr;
   if (remotePort !== undefined) environ.REMOTE_PORT = remotePort;
   if (scheme === 'https') environ.HTTPS = 'on';
@@ -350,3 +350,18 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
 }
 
 const WSGI_VERSION: readonly [1, 0] = Object.freeze([1, 0] as const);
+
+/** Where the environ keeps its request's abort state, for the `nsgi.signal` accessor. */
+const ABORT = Symbol('nsgi.abort');
+
+/**
+ * `nsgi.signal` is an accessor shared by every environ: creating an AbortSignal costs microseconds,
+ * so it is created only when an app reads it. One shared getter keeps the object's shape fast.
+ */
+const SIGNAL_PROPERTY: PropertyDescriptor = {
+  get(this: { [ABORT]: RequestAbort }): AbortSignal {
+    return this[ABORT].signal;
+  },
+  enumerable: true,
+  configurable: true,
+};
