@@ -200,10 +200,38 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     pathInfo = percentDecodeNative(path);
   }
 
+  const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
+  // Built first so the header loop writes HTTP_* keys straight into it; wsgi.input and
+  // wsgi.url_scheme are settled once the headers are known.
+  const environ = {
+    REQUEST_METHOD: req.method,
+    SCRIPT_NAME: scriptName,
+    PATH_INFO: pathInfo,
+    QUERY_STRING: query,
+    REQUEST_URI: target,
+    SERVER_NAME: o.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
+    SERVER_PORT: o.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
+    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
+    SERVER_SOFTWARE: SOFTWARE,
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    'wsgi.version': WSGI_VERSION,
+    'wsgi.url_scheme': req.tls ? 'https' : 'http',
+    'wsgi.input': EMPTY_INPUT,
+    'wsgi.errors': o.errors,
+    'wsgi.multithread': false,
+    'wsgi.multiprocess': o.multiprocess,
+    'wsgi.run_once': false,
+    'wsgi.input_terminated': true,
+    'wsgi.file_wrapper': fileWrapper,
+    'nsgi.raw_headers': EMPTY_PAIRS,
+  } as Omit<Environ, 'nsgi.signal'> as Environ;
+  (environ as unknown as Record<symbol, RequestAbort>)[ABORT] = req.abort;
+  Object.defineProperty(environ, 'nsgi.signal', SIGNAL_PROPERTY);
+  const env = environ as unknown as Record<string, string | undefined>;
+
   // Headers: CGI mapping, joins, singleton and framing checks, in one pass.
   const raw = req.rawHeaders;
   const rawPairs: Array<readonly [string, string]> = new Array(raw.length >> 1);
-  const headers: Record<string, string> = {};
   let host: string | undefined;
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
@@ -221,8 +249,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     }
     switch (key) {
       case 'CONTENT_TYPE':
-        if (headers.CONTENT_TYPE !== undefined) throw new HttpError(400, 'duplicate Content-Type header');
-        headers.CONTENT_TYPE = value;
+        if (env.CONTENT_TYPE !== undefined) throw new HttpError(400, 'duplicate Content-Type header');
+        env.CONTENT_TYPE = value;
         continue;
       case 'CONTENT_LENGTH':
         if (contentLength !== undefined) throw new HttpError(400, 'duplicate Content-Length header', { closeConnection: true });
@@ -246,14 +274,15 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
         forwardedProto = forwardedProto === undefined ? value : `${forwardedProto}, ${value}`;
         break;
     }
-    const prev = headers[key];
-    if (prev === undefined) headers[key] = value;
-    else headers[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
+    const prev = env[key];
+    if (prev === undefined) env[key] = value;
+    else env[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
   }
+  environ['nsgi.raw_headers'] = rawPairs;
 
   const http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
   if (http11 && host === undefined) throw new HttpError(400, 'HTTP/1.1 request without a Host header', { closeConnection: true });
-  if (authority !== undefined) headers.HTTP_HOST = authority;
+  if (authority !== undefined) env.HTTP_HOST = authority;
 
   // Body framing (RFC 9112 §6): chunked XOR Content-Length.
   let bodyLength: number | null = 0;
@@ -262,7 +291,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
       throw new HttpError(400, 'both Transfer-Encoding and Content-Length', { closeConnection: true });
     }
     if (!http11) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request', { closeConnection: true });
-    const codings = transferEncoding.toLowerCase().split(',').map((s) => s.trim());
+    const codings = transferEncoding.toLowerCase().split(',').map((c) => c.trim());
     if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
       throw new HttpError(400, `invalid Transfer-Encoding ${JSON.stringify(transferEncoding)}`, { closeConnection: true });
     }
@@ -273,7 +302,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   } else if (contentLength !== undefined) {
     bodyLength = Number(contentLength);
     if (!Number.isSafeInteger(bodyLength)) throw new HttpError(413, 'Content-Length too large', { closeConnection: true });
-    headers.CONTENT_LENGTH = contentLength;
+    env.CONTENT_LENGTH = contentLength;
   }
   if (bodyLength !== null && bodyLength > o.maxBodySize) {
     throw new HttpError(413, `request body of ${bodyLength} bytes exceeds the limit of ${o.maxBodySize} bytes`, {
@@ -288,7 +317,6 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   }
 
   // Addresses and scheme: the socket's, unless a trusted proxy says otherwise.
-  let scheme: 'http' | 'https' = req.tls ? 'https' : 'http';
   let remoteAddr = req.remoteAddress === undefined ? undefined : mappedAddress(req.remoteAddress);
   let remotePort = req.remotePort === undefined ? undefined : String(req.remotePort);
   if (o.trust !== undefined && req.remoteAddress !== undefined && o.trust(req.remoteAddress, 0)) {
@@ -296,60 +324,33 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
       { socket: { remoteAddress: req.remoteAddress }, headers: { 'x-forwarded-for': forwardedFor } } as never,
       o.trust,
     );
-    const client = chain[chain.length - 1]!;
     if (chain.length > 1) {
-      remoteAddr = mappedAddress(client);
+      remoteAddr = mappedAddress(chain[chain.length - 1]!);
       remotePort = undefined;
     }
     if (forwardedProto !== undefined) {
       const protos = forwardedProto.split(',');
       const hops = Math.max(1, chain.length - 1);
       const p = protos[Math.max(0, protos.length - hops)]!.trim().toLowerCase();
-      if (p === 'http' || p === 'https') scheme = p;
+      if (p === 'http' || p === 'https') environ['wsgi.url_scheme'] = p;
     }
   }
+  if (remoteAddr !== undefined) env.REMOTE_ADDR = remoteAddr;
+  if (remotePort !== undefined) env.REMOTE_PORT = remotePort;
+  if (environ['wsgi.url_scheme'] === 'https') env.HTTPS = 'on';
 
-  const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
-  const input =
-    bodyLength === 0
-      ? EMPTY_INPUT
-      : new RequestInput(req.body, { maxBodySize: o.maxBodySize, onFirstRead: expectsContinue ? req.sendContinue : undefined });
-  const abort = req.abort;
-
-  // nsgi.signal is added below as an accessor; the cast covers the moment before it exists.
-  const environ = {
-    REQUEST_METHOD: req.method,
-    SCRIPT_NAME: scriptName,
-    PATH_INFO: pathInfo,
-    QUERY_STRING: query,
-    REQUEST_URI: target,
-    SERVER_NAME: o.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
-    SERVER_PORT: o.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
-    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
-    SERVER_SOFTWARE: `nsgi/${VERSION}`,
-    GATEWAY_INTERFACE: 'CGI/1.1',
-    'wsgi.version': WSGI_VERSION,
-    'wsgi.url_scheme': scheme,
-    'wsgi.input': input,
-    'wsgi.errors': o.errors,
-    'wsgi.multithread': false,
-    'wsgi.multiprocess': o.multiprocess,
-    'wsgi.run_once': false,
-    'wsgi.input_terminated': true,
-    'wsgi.file_wrapper': fileWrapper,
-    'nsgi.raw_headers': rawPairs,
-    [ABORT]: abort,
-  } as Omit<Environ, 'nsgi.signal'> as Environ;
-  Object.defineProperty(environ, 'nsgi.signal', SIGNAL_PROPERTY);
-  if (remoteAddr !== undefined) environ.REMOTE_ADDR = remoteAddr;
-  if (remotePort !== undefined) environ.REMOTE_PORT = remotePort;
-  if (scheme === 'https') environ.HTTPS = 'on';
-  Object.assign(environ, headers);
+  let input = EMPTY_INPUT;
+  if (bodyLength !== 0) {
+    input = new RequestInput(req.body, { maxBodySize: o.maxBodySize, onFirstRead: expectsContinue ? req.sendContinue : undefined });
+    environ['wsgi.input'] = input;
+  }
   if (o.extra !== undefined) Object.assign(environ, o.extra);
   return { environ, input, bodyLength, expectsContinue };
 }
 
 const WSGI_VERSION: readonly [1, 0] = Object.freeze([1, 0] as const);
+const SOFTWARE = `nsgi/${VERSION}`;
+const EMPTY_PAIRS: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
 
 /** Where the environ keeps its request's abort state, for the `nsgi.signal` accessor. */
 const ABORT = Symbol('nsgi.abort');
