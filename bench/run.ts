@@ -46,7 +46,29 @@ interface Sample {
   p99ms: number;
   rssMiB: number;
   errors: number;
+  /** Requests completed in the run. */
+  total: number;
+  /** Server CPU time (user + system) per request, in microseconds: steadier than req/s on a noisy host. */
+  cpuUs: number;
 }
+
+/** A process's user + system CPU time in milliseconds, from /proc. */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 function has(cmd: string): boolean {
   try {
@@ -106,7 +128,9 @@ function wrkLuaFor(c: CaseDef): string | undefined {
   return file;
 }
 
-function runWrk(url: string, c: CaseDef, seconds: number, connections: number): Omit<Sample, 'rssMiB'> {
+type LoadResult = Omit<Sample, 'rssMiB' | 'cpuUs'>;
+
+function runWrk(url: string, c: CaseDef, seconds: number, connections: number): LoadResult {
   const script = wrkLuaFor(c);
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script] : []), url];
   const [cmd, a] = pinned(1, 'wrk', args);
@@ -115,22 +139,23 @@ function runWrk(url: string, c: CaseDef, seconds: number, connections: number): 
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
   const scale = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;
   const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
-  return { rps, p99ms: p99 ? Number(p99[1]) * scale : NaN, errors };
+  const total = Number(/(\d+) requests in/.exec(out)?.[1]);
+  return { rps, p99ms: p99 ? Number(p99[1]) * scale : NaN, errors, total };
 }
 
-function runAutocannon(url: string, c: CaseDef, seconds: number, connections: number): Omit<Sample, 'rssMiB'> {
+function runAutocannon(url: string, c: CaseDef, seconds: number, connections: number): LoadResult {
   const bin = `${root}node_modules/autocannon/autocannon.js`;
   const args = [bin, '-j', '-c', String(connections), '-d', String(seconds), '-m', c.method];
   if (c.body) args.push('-b', c.body.toString(), '-H', 'Content-Type=text/plain');
   args.push(url);
   const [cmd, a] = pinned(1, process.execPath, args);
   const out = JSON.parse(execFileSync(cmd, a, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as {
-    requests: { average: number };
+    requests: { average: number; total: number };
     latency: { p99: number };
     non2xx: number;
     errors: number;
   };
-  return { rps: out.requests.average, p99ms: out.latency.p99, errors: out.non2xx + out.errors };
+  return { rps: out.requests.average, p99ms: out.latency.p99, errors: out.non2xx + out.errors, total: out.requests.total };
 }
 
 const median = (xs: number[]) => {
@@ -180,12 +205,14 @@ async function main(): Promise<void> {
         const order = servers.map((_, i) => servers[(i + r) % servers.length]!);
         for (const s of order) {
           const { child, port } = running.get(s.name)!;
-          const result = measure(`http://127.0.0.1:${port}${c.path}`, c, seconds, connections);
           // taskset execs into node, so the child's pid is the server's.
-          const sample: Sample = { ...result, rssMiB: rssMiB(child.pid!) };
+          const cpuBefore = cpuMs(child.pid!);
+          const result = measure(`http://127.0.0.1:${port}${c.path}`, c, seconds, connections);
+          const cpuUs = ((cpuMs(child.pid!) - cpuBefore) * 1000) / result.total;
+          const sample: Sample = { ...result, cpuUs, rssMiB: rssMiB(child.pid!) };
           const key = `${s.name}|${c.name}`;
           samples.set(key, [...(samples.get(key) ?? []), sample]);
-          process.stderr.write(`  round ${r + 1} ${c.name.padEnd(6)} ${s.name.padEnd(14)} ${sample.rps.toFixed(0).padStart(7)} req/s  p99 ${sample.p99ms.toFixed(2)} ms${sample.errors ? `  ${sample.errors} errors` : ''}\n`);
+          process.stderr.write(`  round ${r + 1} ${c.name.padEnd(6)} ${s.name.padEnd(14)} ${sample.rps.toFixed(0).padStart(7)} req/s  p99 ${sample.p99ms.toFixed(2)} ms  ${sample.cpuUs.toFixed(1)} CPU-us/req${sample.errors ? `  ${sample.errors} errors` : ''}\n`);
         }
       }
     }
@@ -196,8 +223,8 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (medians)${TASKSET ? ', server pinned to one core' : ''}`);
   lines.push('');
-  lines.push('| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline | errors |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|');
+  lines.push('| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   const results: Record<string, unknown>[] = [];
   for (const c of cases) {
     for (const s of servers) {
@@ -208,9 +235,12 @@ async function main(): Promise<void> {
       const p99 = median(xs.map((x) => x.p99ms));
       const rss = Math.max(...xs.map((x) => x.rssMiB));
       const errors = xs.reduce((a, x) => a + x.errors, 0);
-      results.push({ case: c.name, server: s.name, baseline: s.baseline, rps, p99, rss, ratio, errors, rounds: xs.map((x) => x.rps) });
+      const cpu = median(xs.map((x) => x.cpuUs));
+      const cpuRatio = median(base.map((x) => x.cpuUs)) / cpu;
+      const isBase = s.baseline === s.name;
+      results.push({ case: c.name, server: s.name, baseline: s.baseline, rps, p99, rss, ratio, cpu, cpuRatio, errors, rounds: xs.map((x) => x.rps) });
       lines.push(
-        `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${s.baseline === s.name ? 'baseline' : `${ratio.toFixed(2)}x ${s.baseline}`} | ${errors} |`,
+        `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${isBase ? 'baseline' : `${ratio.toFixed(2)}x`} | ${cpu.toFixed(1)} | ${isBase ? 'baseline' : `${cpuRatio.toFixed(2)}x`} | ${errors} |`,
       );
     }
   }
