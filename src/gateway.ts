@@ -294,7 +294,7 @@ class Exchange {
     if (code === 204 && contentLength !== undefined) {
       headers = headers.filter(([n]) => n.toLowerCase() !== 'content-length');
       contentLength = undefined;
-    } else if (contentLength === undefined && knownLength !== undefined && code !== 304 && !(this.#head && knownLength === 0)) {
+    } else if (contentLength === undefined && knownLength !== undefined && code !== 204 && code !== 304 && !(this.#head && knownLength === 0)) {
       // A HEAD answered with an empty body says nothing about the GET body's length.
       contentLength = knownLength;
       // A copy: apps often reuse one constant header list for every response.

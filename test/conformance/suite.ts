@@ -921,6 +921,10 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
             sr('204 No Content', [['Content-Length', '0']]);
             return [b('ignored')];
           }
+          if (path === '/204-list') {
+            sr('204 No Content', []);
+            return [b('ignored')];
+          }
           if (path === '/304') {
             sr('304 Not Modified', [['ETag', '"x"']]);
             return (function* () { yield b('ignored'); })();
@@ -937,12 +941,14 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           };
         };
         await withServer(app, async (port) => {
-          const r = await rawRequest(port, `HEAD ${P}/ HTTP/1.1\r\nHost: h\r\n\r\n` + get('/204') + get('/304'), {
-            methods: ['HEAD', 'GET', 'GET'],
+          const r = await rawRequest(port, `HEAD ${P}/ HTTP/1.1\r\nHost: h\r\n\r\n` + get('/204') + get('/304') + get('/204-list'), {
+            methods: ['HEAD', 'GET', 'GET', 'GET'],
             timeout: 2000,
           });
-          assert.equal(r.responses.length, 3);
-          const [head, nc, nm] = r.responses;
+          assert.equal(r.responses.length, 4);
+          const [head, nc, nm, ncl] = r.responses;
+          assert.equal(ncl!.status, 204);
+          assert.equal(header(ncl!, 'content-length'), undefined, 'no Content-Length is added to a 204');
           assert.equal(head!.status, 200);
           assert.equal(header(head!, 'content-length'), '11');
           assert.ok(pulled <= 1, 'HEAD must not pump the body');
