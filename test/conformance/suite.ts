@@ -319,6 +319,33 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         });
       });
 
+      it('21b. twenty pipelined requests on one connection are answered in order', async () => {
+        const app: App = async (environ, sr) => {
+          const body = await environ['wsgi.input'].read();
+          // Finish out of order on purpose: later requests must still wait for earlier responses.
+          await sleep(Number(environ.QUERY_STRING) % 3);
+          sr('200 OK', [['Content-Type', 'text/plain']]);
+          return [b(`${environ.QUERY_STRING}:${Buffer.from(body).toString()}`)];
+        };
+        await withServer(app, async (port) => {
+          const reqs: string[] = [];
+          const methods: string[] = [];
+          for (let i = 0; i < 20; i++) {
+            if (i % 2) reqs.push(`POST ${P}/?${i} HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nb${i % 10}`);
+            else reqs.push(`${i % 4 === 0 ? 'HEAD' : 'GET'} ${P}/?${i} HTTP/1.1\r\nHost: h\r\n\r\n`);
+            methods.push(i % 2 ? 'POST' : i % 4 === 0 ? 'HEAD' : 'GET');
+          }
+          const r = await rawRequest(port, reqs.join(''), { methods, timeout: 4000 });
+          assert.equal(r.responses.length, 20);
+          r.responses.forEach((res, i) => {
+            assert.equal(res.status, 200);
+            const expected = methods[i] === 'HEAD' ? '' : `${i}:${i % 2 ? `b${i % 10}` : ''}`;
+            assert.equal(res.body.toString(), expected, `response ${i}`);
+          });
+          assert.equal(r.closed, false);
+        });
+      });
+
       it('22. a request without a body reads as empty at once', async () => {
         const { app } = reading(async (input) => (await input.read()).length);
         await withServer(app, async (port) => {
