@@ -44,12 +44,34 @@ export function normalizeScriptName(scriptName: string | undefined): string | un
 
 const ABORT_FLUSH_MS = 2000;
 
-/** The request body as a pull source over the IncomingMessage stream. */
-class NodeBody implements BodySource {
+/**
+ * One request on node:http, in a single object: the core's abort state (watching the response for a
+ * disconnect only once the exchange stops being synchronous), the request body as a pull source
+ * over the IncomingMessage, and the response sink over the ServerResponse.
+ */
+class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
   readonly #req: IncomingMessage;
-  constructor(req: IncomingMessage) {
+  readonly #res: ServerResponse;
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    super();
     this.#req = req;
+    this.#res = res;
   }
+
+  protected override startWatching(): void {
+    const res = this.#res;
+    if (res.writableFinished) return;
+    if (res.destroyed) {
+      this.abort(new ClientDisconnectedError());
+      return;
+    }
+    res.on('close', () => {
+      if (!res.writableFinished) this.abort(new ClientDisconnectedError());
+    });
+  }
+
+  // BodySource
 
   next(): Promise<Bytes | null> {
     const req = this.#req;
@@ -91,22 +113,19 @@ class NodeBody implements BodySource {
       req.on('close', onClose);
     });
   }
-}
 
-/** The core's sink over a ServerResponse. Node adds Date and applies the framing it is given. */
-class NodeSink implements ResponseSink {
-  readonly #res: ServerResponse;
-  constructor(res: ServerResponse) {
-    this.#res = res;
-  }
+  // ResponseSink: Node adds Date and applies the framing it is given.
+
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
     const res = this.#res;
     if (framing.close) res.shouldKeepAlive = false;
     res.writeHead(code, reason, headers);
   }
+
   write(chunk: Bytes): boolean {
     return this.#res.write(chunk);
   }
+
   drain(): Promise<void> {
     const res = this.#res;
     if (!res.writableNeedDrain || res.destroyed) return Promise.resolve();
@@ -120,13 +139,15 @@ class NodeSink implements ResponseSink {
       res.on('close', done);
     });
   }
+
   end(reuse: boolean, last?: Bytes): void {
     const res = this.#res;
     if (last === undefined) res.end();
     else res.end(last);
     if (!reuse) res.socket?.destroySoon();
   }
-  abort(): void {
+
+  abortResponse(): void {
     const res = this.#res;
     const socket = res.socket;
     if (socket === null || socket.destroyed || !res.headersSent) {
@@ -148,10 +169,7 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
   const scriptName = normalizeScriptName(options.scriptName);
 
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
-    const abort = new RequestAbort();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort(new ClientDisconnectedError());
-    });
+    const exchange = new NodeExchange(req, res);
     const socket = req.socket;
     const pending = gateway.handle(
       {
@@ -165,11 +183,11 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
         localPort: socket.localPort,
         tls: (socket as { encrypted?: boolean }).encrypted === true,
         scriptName,
-        body: new NodeBody(req),
-        abort,
+        body: exchange,
+        abort: exchange,
         sendContinue: lazyContinue ? () => res.writeContinue() : undefined,
       },
-      new NodeSink(res),
+      exchange,
     );
     pending?.catch((err: unknown) => {
       // The core turns every app failure into a response; reaching here is a bug in nsgi itself.

@@ -35,8 +35,8 @@ export interface ResponseSink {
   drain(): Promise<void>;
   /** Completes the response, sending `last` first. `reuse: false` closes the connection after flushing. */
   end(reuse: boolean, last?: Bytes): void;
-  /** Drops the connection now: the client sees a truncated response. */
-  abort(): void;
+  /** Drops the response: what was written is flushed, then the connection closes without completing it. */
+  abortResponse(): void;
 }
 
 /** One line of what happened, for access logs and metrics. */
@@ -155,7 +155,7 @@ function sendPlain(sink: ResponseSink, code: number, head: boolean, close: boole
     sink.head(code, reason, headers, { contentLength: body.length, chunked: false, noBody: head, close });
     sink.end(!close, head ? undefined : body);
   } catch {
-    sink.abort();
+    sink.abortResponse();
   }
   return code;
 }
@@ -263,6 +263,7 @@ class Exchange {
       );
     }
     this.#ready();
+    this.#abortState.watch();
     if (this.#abortState.aborted) throw new ClientDisconnectedError('client disconnected; write() cannot send');
     if (!this.#sent) this.#commit(undefined);
     if (data.length > 0 && !this.#framing!.noBody) await this.#send(data);
@@ -350,6 +351,7 @@ class Exchange {
   }
 
   async #afterPending(pending: Promise<void>, body: Body): Promise<void> {
+    this.#abortState.watch();
     try {
       await pending;
     } catch (err) {
@@ -360,6 +362,7 @@ class Exchange {
 
   /** The general path: awaits the app's promise, then pulls the body chunk by chunk. */
   async #iterate(result: unknown): Promise<void> {
+    this.#abortState.watch();
     let body: Body | undefined;
     let iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined;
     let finished = false;
@@ -464,7 +467,7 @@ class Exchange {
 
   #abort(): void {
     this.#aborted = true;
-    this.#sink.abort();
+    this.#sink.abortResponse();
   }
 
   #fail(err: unknown): void {

@@ -68,12 +68,16 @@ function nameKind(name: string): NameKind {
   return kind;
 }
 
-/** Valid status strings seen before, with their code. */
-const statusCodes = new Map<string, number>();
+/** Valid status strings seen before, with their code and reason phrase. */
+const statusCache = new Map<string, ParsedStatus>();
+interface ParsedStatus {
+  code: number;
+  reason: string;
+}
 
-function statusCode(status: string): number {
-  let code = statusCodes.get(status);
-  if (code !== undefined) return code;
+function parseStatus(status: string): ParsedStatus {
+  const cached = statusCache.get(status);
+  if (cached !== undefined) return cached;
   const m = STATUS_RE.exec(status);
   if (m === null) {
     throw new InterfaceError(
@@ -82,7 +86,7 @@ function statusCode(status: string): number {
         `one space and a reason phrase with no control characters or surrounding whitespace, e.g. '404 Not Found'`,
     );
   }
-  code = Number(m[1]);
+  const code = Number(m[1]);
   if (code < 200) {
     throw new InterfaceError(
       'ERR_NSGI_INFORMATIONAL_STATUS',
@@ -90,8 +94,9 @@ function statusCode(status: string): number {
         `use a status of 200 or above`,
     );
   }
-  if (statusCodes.size < 1024) statusCodes.set(status, code);
-  return code;
+  const parsed = { code, reason: status.slice(4) };
+  if (statusCache.size < 1024) statusCache.set(status, parsed);
+  return parsed;
 }
 
 /** Validates `status` and `headers` as passed to start_response; throws InterfaceError naming the fix. */
@@ -102,7 +107,7 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
       `start_response(): status must be a string like '200 OK', got ${describe(status)}`,
     );
   }
-  const code = statusCode(status);
+  const { code, reason } = parseStatus(status);
   if (!Array.isArray(headers)) {
     throw new InterfaceError(
       'ERR_NSGI_INVALID_HEADERS',
@@ -170,5 +175,5 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
     }
     contentLength = Number(v);
   }
-  return { code, reason: status.slice(4), headers: headers as ResponseHeaders, contentLength };
+  return { code, reason, headers: headers as ResponseHeaders, contentLength };
 }
