@@ -139,6 +139,34 @@ function mappedAddress(addr: string): string {
 
 const DIGITS = /^[0-9]+$/;
 
+interface ServerIdentity {
+  address: string | undefined;
+  localPort: number | undefined;
+  tls: boolean;
+  name: string;
+  port: string;
+}
+
+/** The last SERVER_NAME/SERVER_PORT computed: a server listens on few addresses, so it rarely changes. */
+let lastServer: ServerIdentity | undefined;
+let lastOptions: CompiledEnvironOptions | undefined;
+
+function serverIdentity(req: RequestInfo, o: CompiledEnvironOptions): ServerIdentity {
+  const last = lastServer;
+  if (last !== undefined && lastOptions === o && last.address === req.localAddress && last.localPort === req.localPort && last.tls === req.tls) {
+    return last;
+  }
+  const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
+  lastOptions = o;
+  return (lastServer = {
+    address: req.localAddress,
+    localPort: req.localPort,
+    tls: req.tls,
+    name: o.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
+    port: o.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
+  });
+}
+
 /** The built environ with the body stream and what the gateway needs about the request. */
 export interface BuiltEnviron {
   environ: Environ;
@@ -200,7 +228,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     pathInfo = percentDecodeNative(path);
   }
 
-  const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
+  const server = serverIdentity(req, o);
   // Built first so the header loop writes HTTP_* keys straight into it; wsgi.input and
   // wsgi.url_scheme are settled once the headers are known.
   const environ = {
@@ -209,8 +237,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     PATH_INFO: pathInfo,
     QUERY_STRING: query,
     REQUEST_URI: target,
-    SERVER_NAME: o.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
-    SERVER_PORT: o.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
+    SERVER_NAME: server.name,
+    SERVER_PORT: server.port,
     SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
     SERVER_SOFTWARE: SOFTWARE,
     GATEWAY_INTERFACE: 'CGI/1.1',

@@ -174,6 +174,7 @@ function describeValue(v: unknown): string {
 }
 
 function checkBody(body: unknown): asserts body is Body {
+  if (Array.isArray(body)) return;
   if (
     body === null ||
     body === undefined ||

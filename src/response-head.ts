@@ -68,6 +68,15 @@ function nameKind(name: string): NameKind {
   return kind;
 }
 
+/** Short header values already found valid; responses repeat the same few ('text/plain', ...). */
+const goodValues = new Set<string>();
+
+function checkValue(value: string): boolean {
+  if (!FIELD_VALUE_RE.test(value)) return false;
+  if (value.length <= 64 && goodValues.size < 4096) goodValues.add(value);
+  return true;
+}
+
 /** Valid status strings seen before, with their code and reason phrase. */
 const statusCache = new Map<string, ParsedStatus>();
 interface ParsedStatus {
@@ -141,7 +150,7 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
           `(letters, digits and !#$%&'*+-.^_\`|~), with no spaces, colon or control characters`,
       );
     }
-    if (!FIELD_VALUE_RE.test(value)) {
+    if (!goodValues.has(value) && !checkValue(value)) {
       throw new InterfaceError(
         'ERR_NSGI_INVALID_HEADER_VALUE',
         `start_response(): invalid value for header ${JSON.stringify(name)}: ${JSON.stringify(value)}; ` +
