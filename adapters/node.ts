@@ -185,7 +185,8 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
         scriptName,
         body: exchange,
         abort: exchange,
-        sendContinue: lazyContinue ? () => res.writeContinue() : undefined,
+        // Once a response has started, a 100 Continue would land inside it; the client sends anyway.
+        sendContinue: lazyContinue ? () => res.headersSent || res.writeContinue() : undefined,
       },
       exchange,
     );

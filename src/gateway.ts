@@ -90,9 +90,15 @@ export class Gateway {
     try {
       built = buildEnviron(req, this.#env);
     } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
-      const close = err.closeConnection || mayHaveBody(req.rawHeaders);
-      const status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
+      let status: number;
+      if (err instanceof HttpError) {
+        const close = err.closeConnection || mayHaveBody(req.rawHeaders);
+        status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
+      } else {
+        // A fault in nsgi itself (or a throwing trustProxy function): answer, never crash the server.
+        this.log(undefined, req, 'internal error while reading the request', err);
+        status = sendPlain(sink, 500, req.method === 'HEAD', true);
+      }
       this.record(undefined, req, status, 0, start, false);
       return undefined;
     }

@@ -132,6 +132,46 @@ describe('node adapter', () => {
     assert.throws(() => toNodeListener({} as unknown as App), /object without a call\(\) method/);
   });
 
+  it('never sends 100 Continue once the response has started', async () => {
+    const app: App = async (environ, sr) => {
+      const write = sr('200 OK', [['Content-Type', 'text/plain']]);
+      await write(Buffer.from('first|'));
+      const body = await environ['wsgi.input'].read();
+      return [body];
+    };
+    const server = createNodeServer(app);
+    await listen(server);
+    try {
+      const sock = await connect((server.address() as AddressInfo).port);
+      sock.write('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
+      const head = await readUntil(sock, (t) => t.includes('first|'));
+      sock.write('data');
+      const rest = await readUntil(sock, (t) => t.includes('0\r\n\r\n'));
+      assert.doesNotMatch(head + rest, /100 Continue/);
+      assert.match(rest, /data/);
+      sock.destroy();
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a fault while reading the request (a throwing trustProxy function) is a 500, not a crash', async () => {
+    const { app, seen } = recorder();
+    const log = new LogCapture();
+    const trustProxy = () => {
+      throw new Error('trust function exploded');
+    };
+    const server = http.createServer(toNodeListener(app, { trustProxy, errorLog: log }));
+    await listen(server);
+    try {
+      await request(server).get('/').expect(500);
+      assert.match(log.text, /internal error while reading the request.*trust function exploded/s);
+      assert.equal(seen.length, 0);
+    } finally {
+      await close(server);
+    }
+  });
+
   it('passes deployer environ pairs and the underscore policy', async () => {
     const { app, seen } = recorder();
     const server = http.createServer(toNodeListener(app, { environ: { 'myapp.config': 'x' }, underscoreHeaders: 'refuse' }));
