@@ -369,7 +369,11 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
 
   let input = EMPTY_INPUT;
   if (bodyLength !== 0) {
-    input = new RequestInput(req.body, { maxBodySize: o.maxBodySize, onFirstRead: expectsContinue ? req.sendContinue : undefined });
+    input = new RequestInput(req.body, {
+      maxBodySize: o.maxBodySize,
+      length: bodyLength ?? undefined,
+      onFirstRead: expectsContinue ? req.sendContinue : undefined,
+    });
     environ['wsgi.input'] = input;
   }
   if (o.extra !== undefined) Object.assign(environ, o.extra);

@@ -364,7 +364,8 @@ class Exchange {
     } catch (err) {
       this.#fail(err);
     }
-    await this.#close(body, undefined, true);
+    const closing = this.#close(body, undefined, true);
+    if (closing !== undefined) await closing;
   }
 
   /** The general path: awaits the app's promise, then pulls the body chunk by chunk. */
@@ -379,7 +380,8 @@ class Exchange {
       checkBody(result);
       body = result;
       if (Array.isArray(body) && !this.#sent) {
-        await this.#sendArray(body as unknown[]);
+        const pending = this.#sendArray(body as unknown[]);
+        if (pending !== undefined) await pending;
         finished = true;
         return;
       }
@@ -418,7 +420,8 @@ class Exchange {
     } catch (err) {
       this.#fail(err);
     } finally {
-      await this.#close(body, iterator, finished);
+      const closing = this.#close(body, iterator, finished);
+      if (closing !== undefined) await closing;
     }
   }
 

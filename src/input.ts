@@ -48,6 +48,11 @@ export const EMPTY_INPUT: BodyInput = Object.freeze(new EmptyInput());
 export interface InputOptions {
   /** Largest body accepted; reading past it rejects with RequestBodyTooLargeError (413). */
   maxBodySize: number;
+  /**
+   * The declared Content-Length, when there is one: the body is complete once that many bytes have
+   * arrived, without asking the transport again. A transport must never deliver more.
+   */
+  length?: number | undefined;
   /** Called once, before the first read reaches the transport (sends `100 Continue` when expected). */
   onFirstRead?: (() => void) | undefined;
 }
@@ -65,9 +70,12 @@ export class RequestInput implements BodyInput {
   #onFirstRead: (() => void) | undefined;
   #started = false;
 
+  #length: number;
+
   constructor(source: BodySource, options: InputOptions) {
     this.#source = source;
     this.#limit = options.maxBodySize;
+    this.#length = options.length ?? Infinity;
     this.#onFirstRead = options.onFirstRead;
   }
 
@@ -112,6 +120,7 @@ export class RequestInput implements BodyInput {
           this.#chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
           this.#buffered += chunk.length;
         }
+        if (this.#received >= this.#length) this.#eof = true;
       },
       (err: unknown) => {
         this.#pending = undefined;

@@ -85,6 +85,16 @@ describe('RequestInput', () => {
     assert.equal(i.complete, true);
   });
 
+  it('with a declared length, ends once that many bytes arrived without asking the transport again', async () => {
+    const src = source(['12', '345']);
+    const i = new RequestInput(src, { maxBodySize: 100, length: 5 });
+    assert.equal(str(await i.read()), '12345');
+    assert.equal(src.pulls, 2);
+    assert.equal(i.complete, true);
+    assert.equal(str(await i.read()), '');
+    assert.equal(src.pulls, 2);
+  });
+
   it('concurrent reads never interleave bytes', async () => {
     const i = input(['abc', 'def', 'ghi']);
     const [a, b] = await Promise.all([i.read(4), i.read(4)]);
