@@ -253,8 +253,6 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     'wsgi.file_wrapper': fileWrapper,
     'nsgi.raw_headers': EMPTY_PAIRS,
   } as Omit<Environ, 'nsgi.signal'> as Environ;
-  (environ as unknown as Record<symbol, RequestAbort>)[ABORT] = req.abort;
-  Object.defineProperty(environ, 'nsgi.signal', SIGNAL_PROPERTY);
   const env = environ as unknown as Record<string, string | undefined>;
 
   // Headers: CGI mapping, joins, singleton and framing checks, in one pass.
@@ -376,6 +374,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     });
     environ['wsgi.input'] = input;
   }
+  (environ as unknown as Record<symbol, RequestAbort>)[ABORT] = req.abort;
+  Object.defineProperty(environ, 'nsgi.signal', SIGNAL_PROPERTY);
   if (o.extra !== undefined) Object.assign(environ, o.extra);
   return { environ, input, bodyLength, expectsContinue };
 }
