@@ -4,7 +4,7 @@
  * core 1. Cases run in interleaved rounds and every ratio is against the native baseline measured
  * in the same run.
  *
- *   npm run bench -- [--duration 5] [--rounds 3] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node]
+ *   npm run bench -- [--duration 5] [--rounds 3] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node] [--loader wrk|autocannon]
  */
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -80,7 +80,6 @@ function has(cmd: string): boolean {
 }
 
 const TASKSET = has('taskset');
-const WRK = has('wrk');
 
 function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
   return TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
@@ -173,8 +172,11 @@ async function main(): Promise<void> {
       cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
       servers: { type: 'string', default: SERVERS.map((s) => s.name).join(',') },
       warmup: { type: 'string', default: '2' },
+      loader: { type: 'string', default: has('wrk') ? 'wrk' : 'autocannon' },
     },
   });
+  if (values.loader !== 'wrk' && values.loader !== 'autocannon') throw new Error('--loader must be wrk or autocannon');
+  const WRK = values.loader === 'wrk';
   const seconds = Number(values.duration);
   const rounds = Number(values.rounds);
   const connections = Number(values.connections);
