@@ -16,10 +16,9 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildServers, root } from './build.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Sends `n` GET requests over `connections` keep-alive connections and waits for all of them. */
 async function load(port: number, path: string, n: number, connections: number): Promise<void> {
@@ -97,7 +96,7 @@ async function main(): Promise<void> {
   } catch {
     throw new Error('valgrind is not installed (Debian package "valgrind")');
   }
-  if (!process.env.NO_BUILD) execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.bench.json`], { stdio: 'inherit' });
+  if (!process.env.NO_BUILD) buildServers();
   const servers = values.servers!.split(',');
   const rows: Array<[string, number]> = [];
   for (const s of servers) {

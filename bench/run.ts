@@ -9,10 +9,9 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildServers, root } from './build.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface ServerDef {
   name: string;
@@ -83,11 +82,6 @@ const TASKSET = has('taskset');
 
 function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
   return TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
-}
-
-/** Compiles the servers with tsc, so they run as the JavaScript users would run, not through a loader. */
-function build(): void {
-  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.bench.json`], { stdio: 'inherit' });
 }
 
 async function startServer(def: ServerDef): Promise<{ child: ChildProcess; port: number }> {
@@ -192,7 +186,7 @@ async function main(): Promise<void> {
       `load by ${loader}${TASKSET ? ', server on core 0 and load on core 1 (taskset)' : ' (taskset not found: unpinned)'}\n`,
   );
 
-  build();
+  buildServers();
   const running = new Map<string, { child: ChildProcess; port: number }>();
   for (const s of servers) running.set(s.name, await startServer(s));
   const samples = new Map<string, Sample[]>();
