@@ -374,9 +374,10 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     });
     environ['wsgi.input'] = input;
   }
+  // Deployer pairs first: they may not replace nsgi.signal, which the server owns.
+  if (o.extra !== undefined) Object.assign(environ, o.extra);
   (environ as unknown as Record<symbol, RequestAbort>)[ABORT] = req.abort;
   (environ as unknown as LegacyAccessors).__defineGetter__('nsgi.signal', readSignal);
-  if (o.extra !== undefined) Object.assign(environ, o.extra);
   return { environ, input, bodyLength, expectsContinue };
 }
 

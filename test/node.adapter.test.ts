@@ -174,11 +174,14 @@ describe('node adapter', () => {
 
   it('passes deployer environ pairs and the underscore policy', async () => {
     const { app, seen } = recorder();
-    const server = http.createServer(toNodeListener(app, { environ: { 'myapp.config': 'x' }, underscoreHeaders: 'refuse' }));
+    const server = http.createServer(
+      toNodeListener(app, { environ: { 'myapp.config': 'x', 'nsgi.signal': 'not a signal' }, underscoreHeaders: 'refuse' }),
+    );
     await listen(server);
     try {
       await request(server).get('/').expect(200);
       assert.equal(seen[0]!['myapp.config'], 'x');
+      assert.ok(seen[0]!['nsgi.signal'] instanceof AbortSignal, 'deployer pairs cannot replace nsgi.signal');
       await request(server).get('/').set('X_Bad', '1').expect(400);
       assert.equal(seen.length, 1);
     } finally {
