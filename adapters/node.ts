@@ -9,7 +9,7 @@ import { RequestAbort } from '../src/abort.js';
 import { ClientDisconnectedError } from '../src/errors.js';
 import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
 import type { BodySource } from '../src/input.js';
-import { encodeNative, quoteNativePath } from '../src/native.js';
+import { encodeScriptName } from '../src/script-name.js';
 import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
 
 export interface NodeListenerOptions extends GatewayOptions {
@@ -29,17 +29,6 @@ export interface NodeListener {
    */
   checkContinue: (req: IncomingMessage, res: ServerResponse) => void;
   readonly gateway: Gateway;
-}
-
-/** Validates a mount prefix and returns it in its percent-encoded URL form. */
-export function normalizeScriptName(scriptName: string | undefined): string | undefined {
-  if (scriptName === undefined || scriptName === '' || scriptName === '/') return undefined;
-  if (typeof scriptName !== 'string' || !scriptName.startsWith('/') || scriptName.endsWith('/')) {
-    throw new RangeError(
-      `scriptName must be a path that starts with '/' and does not end with '/', e.g. '/app'; got ${JSON.stringify(scriptName)}`,
-    );
-  }
-  return quoteNativePath(encodeNative(scriptName)).replace(/%25([0-9A-Fa-f]{2})/g, '%$1');
 }
 
 const ABORT_FLUSH_MS = 2000;
@@ -166,7 +155,7 @@ class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
 /** Wraps an app as a node:http / node:https request listener. */
 export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}): NodeListener {
   const gateway = new Gateway(app, options);
-  const scriptName = normalizeScriptName(options.scriptName);
+  const scriptName = encodeScriptName(options.scriptName);
 
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
     const exchange = new NodeExchange(req, res);

@@ -40,4 +40,5 @@ export { FileWrapperBody, fileWrapper } from './file-wrapper.js';
 export { parseResponseHead, HOP_BY_HOP, type ResponseHead } from './response-head.js';
 export { decodeNative, encodeNative, isNative, percentDecodeNative, quoteNativePath } from './native.js';
 export { requestUri, applicationUri } from './uri.js';
+export { checkMountPrefix, encodeScriptName } from './script-name.js';
 export { VERSION } from './version.js';

@@ -113,7 +113,7 @@ describe('nsgi serve', () => {
     [['serve', 'examples/v1.ts', '--server', 'raw'], 2, /--server raw is not available in this version of nsgi yet/],
     [['serve', 'examples/v1.ts', '--server', 'apache'], 2, /--server must be one of node, raw, express, fastify/],
     [['serve', 'examples/v1.ts', '--port', 'http'], 2, /--port must be a whole number/],
-    [['serve', 'examples/v1.ts', '--mount', 'app/'], 2, /--mount: scriptName must be a path that starts with '\/'/],
+    [['serve', 'examples/v1.ts', '--mount', 'app/'], 2, /--mount must be a path that starts with '\/'/],
     [['serve'], 2, /missing the app file/],
     [['frobnicate'], 2, /unknown command "frobnicate"/],
   ];

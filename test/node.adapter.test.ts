@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import request from 'supertest';
-import { createNodeServer, normalizeScriptName, toNodeListener } from '../adapters/node.js';
+import { createNodeServer, toNodeListener } from '../adapters/node.js';
+import { encodeScriptName } from '../src/script-name.js';
 import type { App, Environ } from '../src/types.js';
 import { LogCapture } from './conformance/harness.js';
 import { connect, readUntil } from './helpers/raw-http.js';
@@ -107,13 +108,13 @@ describe('node adapter', () => {
   });
 
   it('takes a mount prefix and explains a malformed one', async () => {
-    assert.equal(normalizeScriptName('/'), undefined);
-    assert.equal(normalizeScriptName(''), undefined);
-    assert.equal(normalizeScriptName('/app'), '/app');
-    assert.equal(normalizeScriptName('/caf\u00e9'), '/caf%C3%A9');
-    assert.equal(normalizeScriptName('/a%20b'), '/a%20b');
-    assert.throws(() => normalizeScriptName('app'), /must be a path that starts with '\/'/);
-    assert.throws(() => normalizeScriptName('/app/'), /does not end with '\/'/);
+    assert.equal(encodeScriptName('/'), undefined);
+    assert.equal(encodeScriptName(''), undefined);
+    assert.equal(encodeScriptName('/app'), '/app');
+    assert.equal(encodeScriptName('/caf\u00e9'), '/caf%C3%A9');
+    assert.equal(encodeScriptName('/a%20b'), '/a%20b');
+    assert.throws(() => encodeScriptName('app'), /must be a path that starts with '\/'/);
+    assert.throws(() => encodeScriptName('/app/'), /does not end with '\/'/);
     const { app, seen } = recorder();
     const server = http.createServer(toNodeListener(app, { scriptName: '/caf\u00e9' }));
     await listen(server);

@@ -2,7 +2,7 @@
 /** The `nsgi` command line: `nsgi serve <file>[:<export>] [options]`. */
 
 import { parseArgs } from 'node:util';
-import { normalizeScriptName } from '../../adapters/node.js';
+import { encodeScriptName } from '../script-name.js';
 import { VERSION } from '../version.js';
 import { formatAccessLine } from './access-log.js';
 import { CliError, loadApp } from './load.js';
@@ -64,9 +64,9 @@ function parseServeArgs(argv: string[]): ServeArgs {
   if (!(shutdownTimeout >= 0)) throw new CliError(`--shutdown-timeout must be a number of seconds, got ${values['shutdown-timeout']}`, 2);
   let mount = values.mount!;
   try {
-    mount = normalizeScriptName(mount) === undefined ? '' : mount;
+    mount = encodeScriptName(mount, '--mount') === undefined ? '' : mount;
   } catch (err) {
-    throw new CliError(`--mount: ${(err as Error).message}`, 2);
+    throw new CliError((err as Error).message, 2);
   }
   return { spec: positionals[0]!, host: values.host!, port, server, mount, accessLog, shutdownTimeout };
 }

@@ -5,6 +5,7 @@
 
 import { toApp } from '../app-forms.js';
 import { encodeNative } from '../native.js';
+import { checkMountPrefix } from '../script-name.js';
 import type { App, AppLike, Environ } from '../types.js';
 
 const NOT_FOUND = Buffer.from('Not Found\n');
@@ -31,9 +32,7 @@ export function mount(routes: Readonly<Record<string, AppLike>>): App {
       fallback = toApp(app);
       continue;
     }
-    if (!key.startsWith('/') || key.endsWith('/')) {
-      throw new RangeError(`mount(): prefix ${JSON.stringify(key)} must start with '/' and not end with '/', e.g. '/api'`);
-    }
+    checkMountPrefix(key, 'a mount() prefix');
     table.push([encodeNative(key), toApp(app)]);
   }
   table.sort((a, b) => b[0].length - a[0].length);

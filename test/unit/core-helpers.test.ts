@@ -5,6 +5,7 @@ import { InterfaceError } from '../../src/errors.js';
 import { FileWrapperBody } from '../../src/file-wrapper.js';
 import { decodeNative, encodeNative, isNative, percentDecodeNative, quoteNativePath } from '../../src/native.js';
 import { parseResponseHead } from '../../src/response-head.js';
+import { mount } from '../../src/middleware/mount.js';
 import type { Bytes, Environ, StartResponse } from '../../src/types.js';
 
 describe('native strings', () => {
@@ -110,5 +111,12 @@ describe('FileWrapperBody', () => {
     assert.equal(closed, 1);
     assert.throws(() => new FileWrapperBody({} as never), /read\(size\) method/);
     assert.throws(() => new FileWrapperBody({ read: () => data }, 0), /positive integer/);
+  });
+});
+
+describe('mount prefixes', () => {
+  it('mount() refuses a prefix that the hosts would refuse, with the same words', () => {
+    assert.throws(() => mount({ 'api/': () => [] }), /a mount\(\) prefix must be a path that starts with '\/' and does not end with '\/'/);
+    assert.throws(() => mount({ '/api/': () => [] }), /does not end with '\/'/);
   });
 });
