@@ -174,8 +174,7 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
         scriptName,
         body: exchange,
         abort: exchange,
-        // Once a response has started, a 100 Continue would land inside it; the client sends anyway.
-        sendContinue: lazyContinue ? () => res.headersSent || res.writeContinue() : undefined,
+        sendContinue: lazyContinue ? () => res.writeContinue() : undefined,
       },
       exchange,
     );

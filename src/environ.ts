@@ -37,7 +37,10 @@ export interface RequestInfo {
   body: BodySource;
   /** Aborted by the transport when the client disconnects or the server shuts down. */
   abort: RequestAbort;
-  /** Called once when the app first reads a body sent with `Expect: 100-continue`. */
+  /**
+   * Sends `100 Continue`. The core calls it at most once: when the app first reads a body sent with
+   * `Expect: 100-continue`, and only if the response has not started.
+   */
   sendContinue?: (() => void) | undefined;
 }
 

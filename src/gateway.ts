@@ -86,9 +86,14 @@ export class Gateway {
    */
   handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
     let built;
+    let exchange: Exchange | undefined;
     const start = this.#onResponse === undefined ? 0 : performance.now();
+    const sendContinue = req.sendContinue;
     try {
-      built = buildEnviron(req, this.#env);
+      // Once the response has started, a 100 Continue would land inside it; the client sends anyway.
+      const info: RequestInfo =
+        sendContinue === undefined ? req : { ...req, sendContinue: () => exchange?.responseStarted || sendContinue() };
+      built = buildEnviron(info, this.#env);
     } catch (err) {
       let status: number;
       if (err instanceof HttpError) {
@@ -102,7 +107,8 @@ export class Gateway {
       this.record(undefined, req, status, 0, start, false);
       return undefined;
     }
-    return new Exchange(this, built.environ, built.input, built.bodyLength, req, sink, start).run();
+    exchange = new Exchange(this, built.environ, built.input, built.bodyLength, req, sink, start);
+    return exchange.run();
   }
 
   /** @internal */
@@ -242,6 +248,11 @@ class Exchange {
     this.#abortState = req.abort;
     this.#http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
     this.#head = req.method === 'HEAD';
+  }
+
+  /** True once the status line and headers have gone to the transport. */
+  get responseStarted(): boolean {
+    return this.#sent;
   }
 
   readonly #startResponse: StartResponse = (status, headers, excInfo) => {
