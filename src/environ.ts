@@ -116,7 +116,14 @@ function compileTrust(t: EnvironOptions['trustProxy']): CompiledEnvironOptions['
   if (typeof t === 'function') return t;
   if (typeof t === 'number') return (_addr, i) => i < t;
   const list = typeof t === 'string' ? t.split(',').map((s) => s.trim()) : [...t];
-  return proxyaddr.compile(list);
+  try {
+    return proxyaddr.compile(list);
+  } catch (err) {
+    throw new RangeError(
+      `trustProxy: ${(err as Error).message}; give IP addresses, CIDR ranges, 'loopback', 'linklocal' or ` +
+        `'uniquelocal', a hop count, true, or a function (addr, hop) => boolean`,
+    );
+  }
 }
 
 /** CGI key for each header name seen, so the common names are mapped once per process. */

@@ -77,6 +77,7 @@ export class Gateway {
     this.app = toApp(app);
     this.#env = compileEnvironOptions({ ...options, errors: new TextErrorStream(options.errorLog ?? process.stderr) });
     this.#maxDrain = options.maxDrain ?? DEFAULT_MAX_DRAIN;
+    if (!(this.#maxDrain >= 0)) throw new RangeError(`maxDrain must be a number of bytes >= 0, got ${String(options.maxDrain)}`);
     this.#onResponse = options.onResponse;
   }
 

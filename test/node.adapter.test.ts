@@ -128,6 +128,16 @@ describe('node adapter', () => {
     }
   });
 
+  it('refuses malformed options with errors that name them', () => {
+    const app = () => [];
+    assert.throws(() => toNodeListener(app, { trustProxy: 'garbage' }), /trustProxy: invalid IP address: garbage; give IP addresses, CIDR ranges/);
+    assert.throws(() => toNodeListener(app, { trustProxy: ['10.0.0.0/99'] }), /trustProxy: invalid range/);
+    assert.throws(() => toNodeListener(app, { maxDrain: -1 }), /maxDrain must be a number of bytes >= 0/);
+    assert.throws(() => toNodeListener(app, { maxBodySize: Number.NaN }), /maxBodySize must be a number >= 0/);
+    assert.throws(() => toNodeListener(app, { maxRequestTarget: 0 }), /maxRequestTarget must be a number > 0/);
+    assert.throws(() => toNodeListener(app, { serverPort: 'http' }), /serverPort must be digits/);
+  });
+
   it('refuses a non-app with a clear error', () => {
     assert.throws(() => toNodeListener(42 as unknown as App), /a number is not an nsgi app/);
     assert.throws(() => toNodeListener({} as unknown as App), /object without a call\(\) method/);
