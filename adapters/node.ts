@@ -5,6 +5,7 @@
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { RequestAbort } from '../src/abort.js';
 import { ClientDisconnectedError } from '../src/errors.js';
 import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
@@ -32,6 +33,37 @@ export interface NodeListener {
 }
 
 const ABORT_FLUSH_MS = 2000;
+
+/** Both ends of a connection, as the request description carries them. */
+interface Peers {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  tls: boolean;
+}
+
+/**
+ * Read once per connection: each of Node's address getters asks the socket handle again, which costs
+ * more than the rest of the adapter together on a small keep-alive response.
+ */
+const peersBySocket = new WeakMap<Socket, Peers>();
+
+function peersOf(socket: Socket): Peers {
+  let peers = peersBySocket.get(socket);
+  if (peers === undefined) {
+    peers = {
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+      tls: (socket as { encrypted?: boolean }).encrypted === true,
+    };
+    // A socket already closed has no addresses to give; do not remember that.
+    if (peers.remoteAddress !== undefined) peersBySocket.set(socket, peers);
+  }
+  return peers;
+}
 
 /**
  * One request on node:http, in a single object: the core's abort state (watching the response for a
@@ -159,18 +191,18 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
 
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
     const exchange = new NodeExchange(req, res);
-    const socket = req.socket;
+    const peers = peersOf(req.socket);
     const pending = gateway.handle(
       {
         method: req.method ?? 'GET',
         target: req.url ?? '/',
         httpVersion: req.httpVersion,
         rawHeaders: req.rawHeaders,
-        remoteAddress: socket.remoteAddress,
-        remotePort: socket.remotePort,
-        localAddress: socket.localAddress,
-        localPort: socket.localPort,
-        tls: (socket as { encrypted?: boolean }).encrypted === true,
+        remoteAddress: peers.remoteAddress,
+        remotePort: peers.remotePort,
+        localAddress: peers.localAddress,
+        localPort: peers.localPort,
+        tls: peers.tls,
         scriptName,
         body: exchange,
         abort: exchange,

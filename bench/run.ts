@@ -4,7 +4,7 @@
  * core 1. Cases run in interleaved rounds and every ratio is against the native baseline measured
  * in the same run.
  *
- *   npm run bench -- [--duration 5] [--rounds 3] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node] [--loader wrk|autocannon]
+ *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node] [--loader wrk|autocannon]
  */
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -160,8 +160,8 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string', default: '5' },
-      rounds: { type: 'string', default: '3' },
+      duration: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '6' },
       connections: { type: 'string', default: '50' },
       cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
       servers: { type: 'string', default: SERVERS.map((s) => s.name).join(',') },
@@ -217,9 +217,9 @@ async function main(): Promise<void> {
   }
 
   const lines: string[] = [];
-  lines.push(`Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (medians)${TASKSET ? ', server pinned to one core' : ''}`);
+  lines.push(`Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (medians; ratios paired by round)${TASKSET ? ', server pinned to one core' : ''}`);
   lines.push('');
-  lines.push('| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |');
+  lines.push('| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s; median of rounds, range) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   const results: Record<string, unknown>[] = [];
   for (const c of cases) {
@@ -227,16 +227,19 @@ async function main(): Promise<void> {
       const xs = samples.get(`${s.name}|${c.name}`) ?? [];
       const base = samples.get(`${s.baseline}|${c.name}`) ?? [];
       const rps = median(xs.map((x) => x.rps));
-      const ratio = rps / median(base.map((x) => x.rps));
+      // Paired: each round's ratio compares two runs made seconds apart, so a slow spell of a shared
+      // host moves both; the median of the paired ratios is far steadier than a ratio of medians.
+      const ratios = xs.map((x, i) => x.rps / base[i]!.rps);
+      const ratio = median(ratios);
       const p99 = median(xs.map((x) => x.p99ms));
       const rss = Math.max(...xs.map((x) => x.rssMiB));
       const errors = xs.reduce((a, x) => a + x.errors, 0);
       const cpu = median(xs.map((x) => x.cpuUs));
-      const cpuRatio = median(base.map((x) => x.cpuUs)) / cpu;
+      const cpuRatio = median(xs.map((x, i) => base[i]!.cpuUs / x.cpuUs));
       const isBase = s.baseline === s.name;
-      results.push({ case: c.name, server: s.name, baseline: s.baseline, rps, p99, rss, ratio, cpu, cpuRatio, errors, rounds: xs.map((x) => x.rps) });
+      results.push({ case: c.name, server: s.name, baseline: s.baseline, rps, p99, rss, ratio, ratios, cpu, cpuRatio, errors, rounds: xs.map((x) => x.rps) });
       lines.push(
-        `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${isBase ? 'baseline' : `${ratio.toFixed(2)}x`} | ${cpu.toFixed(1)} | ${isBase ? 'baseline' : `${cpuRatio.toFixed(2)}x`} | ${errors} |`,
+        `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${isBase ? 'baseline' : `${ratio.toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`} | ${cpu.toFixed(1)} | ${isBase ? 'baseline' : `${cpuRatio.toFixed(2)}x`} | ${errors} |`,
       );
     }
   }

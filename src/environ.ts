@@ -126,21 +126,101 @@ function compileTrust(t: EnvironOptions['trustProxy']): CompiledEnvironOptions['
   }
 }
 
-/** CGI key for each header name seen, so the common names are mapped once per process. */
-const cgiKeyCache = new Map<string, string | null>();
+/** What a header name means to the builder. */
+const enum HeaderKind {
+  Plain,
+  Cookie,
+  ContentType,
+  ContentLength,
+  TransferEncoding,
+  Host,
+  Expect,
+  ForwardedFor,
+  ForwardedProto,
+  /** A name containing '_': dropped (or refused), since it would be confused with a '-' name. */
+  Underscore,
+}
 
-function cgiKey(name: string): string | null {
-  let key = cgiKeyCache.get(name);
-  if (key === undefined) {
+/**
+ * One CGI key and what to do with it, shared by every spelling of the header name ('Host', 'host'),
+ * so that `seen` can tell a repeated header without reading the environ back.
+ */
+interface HeaderEntry {
+  /**
+   * 'HTTP_ACCEPT', 'CONTENT_TYPE', ...; internalized, so storing it as a property key needs no
+   * string-table lookup.
+   */
+  readonly key: string;
+  readonly kind: HeaderKind;
+  /** False for an entry made once because the caches are full: whether it repeats is read from the environ. */
+  readonly shared: boolean;
+  /** The number of the last build that set this key. */
+  seen: number;
+}
+
+/** Header name as received -> its entry, so the common names are mapped once per process. */
+const entriesByName = new Map<string, HeaderEntry>();
+/**
+ * CGI key -> its entry, so every spelling of a name gets the same entry. The entries that carry a rule
+ * are made here, up front, so they are always shared and a repeat of them is always seen.
+ */
+const entriesByKey = new Map<string, HeaderEntry>(
+  (
+    [
+      ['CONTENT_TYPE', HeaderKind.ContentType],
+      ['CONTENT_LENGTH', HeaderKind.ContentLength],
+      ['HTTP_TRANSFER_ENCODING', HeaderKind.TransferEncoding],
+      ['HTTP_HOST', HeaderKind.Host],
+      ['HTTP_COOKIE', HeaderKind.Cookie],
+      ['HTTP_EXPECT', HeaderKind.Expect],
+      ['HTTP_X_FORWARDED_FOR', HeaderKind.ForwardedFor],
+      ['HTTP_X_FORWARDED_PROTO', HeaderKind.ForwardedProto],
+    ] as const
+  ).map(([key, kind]) => [key, { key, kind, shared: true, seen: -1 }]),
+);
+const UNDERSCORE: HeaderEntry = { key: '', kind: HeaderKind.Underscore, shared: true, seen: -1 };
+const MAX_CACHED_NAMES = 2048;
+/** Numbers each buildEnviron() call, for HeaderEntry.seen; builds never interleave, being synchronous. */
+let build = 0;
+
+function headerEntry(name: string): HeaderEntry {
+  const cached = entriesByName.get(name);
+  if (cached !== undefined) return cached;
+  let entry: HeaderEntry | undefined;
+  if (name.includes('_')) entry = UNDERSCORE;
+  else {
     const lower = name.toLowerCase();
-    if (lower === 'content-type') key = 'CONTENT_TYPE';
-    else if (lower === 'content-length') key = 'CONTENT_LENGTH';
-    else if (lower === 'transfer-encoding') key = '';
-    else if (name.includes('_')) key = null;
-    else key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_');
-    if (cgiKeyCache.size < 2048) cgiKeyCache.set(name, key);
+    const key =
+      lower === 'content-type' ? 'CONTENT_TYPE'
+      : lower === 'content-length' ? 'CONTENT_LENGTH'
+      : internalize('HTTP_' + name.toUpperCase().replace(/-/g, '_'));
+    entry = entriesByKey.get(key);
+    if (entry === undefined) {
+      // Thousands of distinct names come from a client probing, not a browser: map them uncached.
+      if (entriesByKey.size >= MAX_CACHED_NAMES) return { key, kind: HeaderKind.Plain, shared: false, seen: -1 };
+      entry = { key, kind: HeaderKind.Plain, shared: true, seen: -1 };
+      entriesByKey.set(key, entry);
+    }
   }
-  return key;
+  if (entriesByName.size < MAX_CACHED_NAMES) entriesByName.set(name, entry);
+  return entry;
+}
+
+/**
+ * The header names of the last request, by position, with their entries: a client sends the same
+ * headers in the same order request after request, and comparing two short strings costs less than
+ * hashing a fresh one for the map.
+ */
+const lastNames: string[] = [];
+const lastEntries: HeaderEntry[] = [];
+const MEMO_POSITIONS = 64;
+
+/**
+ * The engine's unique copy of a string: V8 stores property keys internalized, and a key read back
+ * from an object is that copy. (Any other string works as a key too, only a little slower.)
+ */
+function internalize(s: string): string {
+  return Object.keys({ [s]: 0 })[0]!;
 }
 
 function mappedAddress(addr: string): string {
@@ -274,45 +354,56 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   let expect: string | undefined;
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
+  const stamp = ++build;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!.trim();
     rawPairs[i >> 1] = [name, raw[i + 1]!];
-    const key = cgiKey(name);
-    if (key === null) {
-      if (o.refuseUnderscore) throw new HttpError(400, `header name ${JSON.stringify(name)} contains '_'`);
-      continue;
+    const at = i >> 1;
+    let entry: HeaderEntry;
+    if (lastNames[at] === name) entry = lastEntries[at]!;
+    else {
+      entry = headerEntry(name);
+      if (at < MEMO_POSITIONS) {
+        lastNames[at] = name;
+        lastEntries[at] = entry;
+      }
     }
-    switch (key) {
-      case 'CONTENT_TYPE':
-        if (env.CONTENT_TYPE !== undefined) throw new HttpError(400, 'duplicate Content-Type header');
+    const repeated = entry.shared ? entry.seen === stamp : env[entry.key] !== undefined;
+    entry.seen = stamp;
+    switch (entry.kind) {
+      case HeaderKind.Underscore:
+        if (o.refuseUnderscore) throw new HttpError(400, `header name ${JSON.stringify(name)} contains '_'`);
+        continue;
+      case HeaderKind.ContentType:
+        if (repeated) throw new HttpError(400, 'duplicate Content-Type header');
         env.CONTENT_TYPE = value;
         continue;
-      case 'CONTENT_LENGTH':
-        if (contentLength !== undefined) throw new HttpError(400, 'duplicate Content-Length header', { closeConnection: true });
+      case HeaderKind.ContentLength:
+        if (repeated) throw new HttpError(400, 'duplicate Content-Length header', { closeConnection: true });
         if (!DIGITS.test(value)) throw new HttpError(400, 'invalid Content-Length', { closeConnection: true });
         contentLength = value;
         continue;
-      case '':
+      case HeaderKind.TransferEncoding:
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
         continue;
-      case 'HTTP_HOST':
-        if (host !== undefined) throw new HttpError(400, 'duplicate Host header', { closeConnection: true });
+      case HeaderKind.Host:
+        if (repeated) throw new HttpError(400, 'duplicate Host header', { closeConnection: true });
         host = value;
         break;
-      case 'HTTP_EXPECT':
+      case HeaderKind.Expect:
         expect = expect === undefined ? value : `${expect}, ${value}`;
         break;
-      case 'HTTP_X_FORWARDED_FOR':
+      case HeaderKind.ForwardedFor:
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         break;
-      case 'HTTP_X_FORWARDED_PROTO':
+      case HeaderKind.ForwardedProto:
         forwardedProto = forwardedProto === undefined ? value : `${forwardedProto}, ${value}`;
         break;
     }
-    const prev = env[key];
-    if (prev === undefined) env[key] = value;
-    else env[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
+    const key = entry.key;
+    if (!repeated) env[key] = value;
+    else env[key] = env[key] + (entry.kind === HeaderKind.Cookie ? '; ' : ', ') + value;
   }
   environ['nsgi.raw_headers'] = rawPairs;
 

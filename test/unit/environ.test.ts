@@ -110,6 +110,36 @@ describe('buildEnviron', () => {
     assert.equal(old.expectsContinue, false, 'HTTP/1.0 expectations are ignored');
   });
 
+  it('header names: every spelling is one key, repeats join or are refused, whatever came before', () => {
+    const env = (raw: string[]) => buildEnviron(req({ rawHeaders: raw }), opts).environ;
+    const a = env(['Host', 'h', 'Accept', 'a', 'accept', 'b', 'Cookie', 'x=1', 'COOKIE', 'y=2', 'X-Custom', ' v ']);
+    assert.equal(a.HTTP_ACCEPT, 'a, b');
+    assert.equal(a.HTTP_COOKIE, 'x=1; y=2');
+    assert.equal(a.HTTP_X_CUSTOM, 'v');
+    // The same names in another order, then the first request again: nothing carries over.
+    const b = env(['x-custom', 'w', 'Host', 'h', 'ACCEPT', 'c']);
+    assert.equal(b.HTTP_ACCEPT, 'c');
+    assert.equal(b.HTTP_X_CUSTOM, 'w');
+    assert.ok(!('HTTP_COOKIE' in b));
+    assert.equal(env(['Host', 'h', 'Accept', 'a', 'accept', 'b', 'Cookie', 'x=1', 'COOKIE', 'y=2']).HTTP_ACCEPT, 'a, b');
+    refused({ rawHeaders: ['Host', 'h', 'HOST', 'h'] }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'Content-Type', 'a', 'content-TYPE', 'b'] }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'content-length', '1', 'Content-Length', '1'] }, 400);
+    assert.ok(!('HTTP_X_UNDER_SCORE' in env(['Host', 'h', 'X-Under_Score', 'v'])));
+  });
+
+  it('stays exact past the header-name caches (thousands of distinct names)', () => {
+    for (let i = 0; i < 2100; i++) {
+      const e = buildEnviron(req({ rawHeaders: ['Host', 'h', `X-Probe-${i}`, 'a', `x-probe-${i}`, 'b'] }), opts).environ;
+      assert.equal(e[`HTTP_X_PROBE_${i}`], 'a, b');
+    }
+    // Past the caches, a repeated rule-carrying header is still seen, in any spelling.
+    refused({ rawHeaders: ['hOST', 'h', 'HoSt', 'h'] }, 400);
+    refused({ rawHeaders: ['Host', 'h', 'cONTENT-lENGTH', '1', 'CoNtEnT-LeNgTh', '2'] }, 400);
+    const late = buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-Late-One', 'a', 'x-late-one', 'b'] }), opts).environ;
+    assert.equal(late.HTTP_X_LATE_ONE, 'a, b');
+  });
+
   it('HTTP/1.0 needs no Host; HTTP/1.1 does', () => {
     assert.equal(buildEnviron(req({ httpVersion: '1.0', rawHeaders: [] }), opts).environ.SERVER_PROTOCOL, 'HTTP/1.0');
     refused({ rawHeaders: [] }, 400);
