@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { RequestAbort } from '../src/abort.js';
 import { ClientDisconnectedError } from '../src/errors.js';
 import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
+import type { RequestInfo } from '../src/environ.js';
 import type { BodySource } from '../src/input.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
@@ -35,7 +36,7 @@ export interface NodeListener {
 const ABORT_FLUSH_MS = 2000;
 
 /** Both ends of a connection, as the request description carries them. */
-interface Peers {
+export interface Peers {
   remoteAddress: string | undefined;
   remotePort: number | undefined;
   localAddress: string | undefined;
@@ -49,7 +50,8 @@ interface Peers {
  */
 const peersBySocket = new WeakMap<Socket, Peers>();
 
-function peersOf(socket: Socket): Peers {
+/** @internal The addresses of a connection, read once. */
+export function peersOf(socket: Socket): Peers {
   let peers = peersBySocket.get(socket);
   if (peers === undefined) {
     peers = {
@@ -66,22 +68,23 @@ function peersOf(socket: Socket): Peers {
 }
 
 /**
- * One request on node:http, in a single object: the core's abort state (watching the response for a
- * disconnect only once the exchange stops being synchronous), the request body as a pull source
- * over the IncomingMessage, and the response sink over the ServerResponse.
+ * @internal One request on node:http, in a single object: the core's abort state (watching the
+ * response for a disconnect only once the exchange stops being synchronous), the request body as a
+ * pull source over the IncomingMessage, and the response sink over the ServerResponse. The Express
+ * adapter extends it.
  */
-class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+export class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
+  protected readonly req: IncomingMessage;
+  protected readonly res: ServerResponse;
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     super();
-    this.#req = req;
-    this.#res = res;
+    this.req = req;
+    this.res = res;
   }
 
   protected override startWatching(): void {
-    const res = this.#res;
+    const res = this.res;
     if (res.writableFinished) return;
     if (res.destroyed) {
       this.abort(new ClientDisconnectedError());
@@ -95,7 +98,7 @@ class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
   // BodySource
 
   next(): Promise<Bytes | null> {
-    const req = this.#req;
+    const req = this.req;
     const chunk = req.read() as Buffer | null;
     if (chunk !== null) return Promise.resolve(chunk);
     if (req.readableEnded) return Promise.resolve(null);
@@ -138,17 +141,17 @@ class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
   // ResponseSink: Node adds Date and applies the framing it is given.
 
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
-    const res = this.#res;
+    const res = this.res;
     if (framing.close) res.shouldKeepAlive = false;
     res.writeHead(code, reason, headers);
   }
 
   write(chunk: Bytes): boolean {
-    return this.#res.write(chunk);
+    return this.res.write(chunk);
   }
 
   drain(): Promise<void> {
-    const res = this.#res;
+    const res = this.res;
     if (!res.writableNeedDrain || res.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -162,14 +165,14 @@ class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
   }
 
   end(reuse: boolean, last?: Bytes): void {
-    const res = this.#res;
+    const res = this.res;
     if (last === undefined) res.end();
     else res.end(last);
     if (!reuse) res.socket?.destroySoon();
   }
 
   abortResponse(): void {
-    const res = this.#res;
+    const res = this.res;
     const socket = res.socket;
     if (socket === null || socket.destroyed || !res.headersSent) {
       res.destroy();
@@ -184,6 +187,15 @@ class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
   }
 }
 
+/** @internal Runs one request through the core; shared with the Express adapter. */
+export function dispatch(gateway: Gateway, info: RequestInfo, exchange: NodeExchange): void {
+  gateway.handle(info, exchange)?.catch((err: unknown) => {
+    // The core turns every app failure into a response; reaching here is a bug in nsgi itself.
+    process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
+    exchange.abortResponse();
+  });
+}
+
 /** Wraps an app as a node:http / node:https request listener. */
 export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}): NodeListener {
   const gateway = new Gateway(app, options);
@@ -192,7 +204,8 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
     const exchange = new NodeExchange(req, res);
     const peers = peersOf(req.socket);
-    const pending = gateway.handle(
+    dispatch(
+      gateway,
       {
         method: req.method ?? 'GET',
         target: req.url ?? '/',
@@ -210,11 +223,6 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
       },
       exchange,
     );
-    pending?.catch((err: unknown) => {
-      // The core turns every app failure into a response; reaching here is a bug in nsgi itself.
-      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
-      res.destroy();
-    });
   };
 
   const listener = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, false)) as NodeListener;

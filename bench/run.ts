@@ -4,7 +4,7 @@
  * core 1. Cases run in interleaved rounds and every ratio is against the native baseline measured
  * in the same run.
  *
- *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node] [--loader wrk|autocannon]
+ *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node,native-express,nsgi-express] [--loader wrk|autocannon]
  */
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +25,8 @@ interface ServerDef {
 const SERVERS: ServerDef[] = [
   { name: 'native-node', script: 'bench/servers/native-node.ts', baseline: 'native-node' },
   { name: 'nsgi-node', script: 'bench/servers/nsgi-node.ts', baseline: 'native-node' },
+  { name: 'native-express', script: 'bench/servers/native-express.ts', baseline: 'native-express' },
+  { name: 'nsgi-express', script: 'bench/servers/nsgi-express.ts', baseline: 'native-express' },
 ];
 
 interface CaseDef {

@@ -33,6 +33,12 @@ export interface RequestInfo {
    * path must start with it on a segment boundary; it becomes SCRIPT_NAME and the rest PATH_INFO.
    */
   scriptName?: string | undefined;
+  /**
+   * The percent-encoded path the host routed on, when it differs from the target's because
+   * middleware rewrote the URL (Express's `req.url`); it must start with `scriptName`. Default:
+   * the target's path. REQUEST_URI and QUERY_STRING still come from the target.
+   */
+  path?: string | undefined;
   /** The de-framed body. */
   body: BodySource;
   /** Aborted by the transport when the client disconnects or the server shuts down. */
@@ -303,6 +309,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     path = m[3] || '/';
     query = m[4] ?? '';
   }
+
+  if (req.path !== undefined && path !== '*') path = req.path;
 
   // SCRIPT_NAME / PATH_INFO: the mount prefix must match on a segment boundary.
   let scriptName = '';

@@ -103,6 +103,25 @@ describe('nsgi serve', () => {
     }
   });
 
+  it('--server express mounts the app in Express under --mount, with access lines for every request', async () => {
+    const s = await serve(['examples/index.ts', '--server', 'express', '--mount', '/prefix']);
+    try {
+      const res = await fetch(`${s.url}/prefix/dispatch/dog`);
+      assert.equal(await res.text(), 'This is dog!');
+      assert.equal(res.headers.get('x-powered-by'), 'Express');
+      const home = await (await fetch(`${s.url}/prefix/`)).text();
+      assert.ok(home.includes('href="/prefix/v1"'), home);
+      const outside = await fetch(`${s.url}/elsewhere`);
+      assert.equal(outside.status, 404);
+      await outside.text();
+      await sleep(50);
+      assert.match(s.stdout(), /"GET \/prefix\/dispatch\/dog HTTP\/1\.1" 200 12 /);
+      assert.match(s.stdout(), /"GET \/elsewhere HTTP\/1\.1" 404 /);
+    } finally {
+      assert.equal(await stop(s), 0);
+    }
+  });
+
   const failures: Array<[string[], number, RegExp]> = [
     [['serve', 'nope/missing.ts'], 1, /cannot find the app file "nope\/missing\.ts"/],
     [['serve', 'test/fixtures/apps/named.js:nothing'], 1, /has no export named "nothing"; it exports: handler, helper/],

@@ -1,11 +1,8 @@
 /** Every seed example answers as the tutorial describes, on its own and mounted in the index. */
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { describe, it } from 'node:test';
 import request from 'supertest';
-import { toNodeListener, type NodeListenerOptions } from '../adapters/node.js';
-import type { AppLike } from '../src/types.js';
 import { app as classApp } from '../examples/class-app.js';
 import { app as dispatch } from '../examples/dispatch.js';
 import { app as functionApp } from '../examples/function-app.js';
@@ -13,13 +10,11 @@ import { app as index } from '../examples/index.js';
 import { app as ipBlock, IPAllowlistMiddleware } from '../examples/ip-block.js';
 import { app as v1 } from '../examples/v1.js';
 import { app as v2 } from '../examples/v2.js';
-
-/** A node:http server for supertest; supertest listens on an ephemeral port and closes it. */
-const server = (app: AppLike, options: NodeListenerOptions = {}) => http.createServer(toNodeListener(app, options));
+import { HOSTS } from './helpers/hosts.js';
 
 const HELLO = '<p>hello world</p>';
 
-describe('examples', () => {
+for (const { name, server } of HOSTS) describe(`examples on ${name}`, () => {
   it('v1 serves the hello-world page for any path', async () => {
     for (const path of ['/', '/anything/at/all?x=1']) {
       const res = await request(server(v1)).get(path).expect(200).expect('Content-Type', 'text/html; charset=utf-8');
@@ -80,9 +75,20 @@ describe('examples', () => {
   });
 
   it('the index works under a mount prefix too', async () => {
-    const s = server(index, { scriptName: '/examples' });
+    const s = server(index, { mount: '/examples' });
     const home = await request(s).get('/examples/').expect(200);
     assert.ok(home.text.includes('href="/examples/dispatch/dog"'));
     await request(s).get('/examples/dispatch/dog').expect(200, 'This is dog!');
+  });
+});
+
+describe('examples/express-site.ts', () => {
+  it('serves the seed examples under /legacy next to Express routes and its JSON parser', async () => {
+    const { site } = await import('../examples/express-site.js');
+    assert.equal((await request(site).get('/legacy/dispatch/dog').expect(200)).text, 'This is dog!');
+    assert.ok((await request(site).get('/legacy/').expect(200)).text.includes('href="/legacy/v1"'));
+    await request(site).get('/legacy/express-route').expect(200, /this Express route ran/);
+    await request(site).get('/api/hello').expect(200, { hello: 'from Express' });
+    await request(site).post('/api/echo').send({ a: [1, 2] }).expect(200, { received: { a: [1, 2] } });
   });
 });

@@ -1,5 +1,6 @@
 /** The hosts `nsgi serve --server` can start, each behind the same small interface. */
 
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GatewayOptions } from '../gateway.js';
 import type { AppLike } from '../types.js';
@@ -23,9 +24,8 @@ export interface RunningServer {
 
 export type ServerStarter = (app: AppLike, options: StartOptions) => Promise<RunningServer>;
 
-const startNode: ServerStarter = async (app, options) => {
-  const { createNodeServer } = await import('../../adapters/node.js');
-  const server = createNodeServer(app, { ...options, scriptName: options.mount });
+/** Listens on the host and port, with errors that say what to change, and wraps the server for the CLI. */
+async function run(server: http.Server, options: StartOptions): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') {
@@ -56,6 +56,52 @@ const startNode: ServerStarter = async (app, options) => {
         server.closeIdleConnections();
       }),
   };
+}
+
+/** Imports a host framework the user installs alongside nsgi, or says how to install it. */
+async function peer<T>(name: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`'${name}'`)) {
+      throw new CliError(`--server ${name} needs the ${name} package: npm install ${name}`, 2);
+    }
+    throw err;
+  }
+}
+
+const startNode: ServerStarter = async (app, options) => {
+  const { createNodeServer } = await import('../../adapters/node.js');
+  return run(createNodeServer(app, { ...options, scriptName: options.mount }) as http.Server, options);
+};
+
+const startExpress: ServerStarter = async (app, options) => {
+  const { default: express } = await peer('express', () => import('express'));
+  const { toExpress } = await import('../../adapters/express.js');
+  const web = express();
+  web.use(options.mount || '/', toExpress(app, options));
+  // Outside the mount: the same plain 404 and access-log line as --server node gives.
+  web.use((req: http.IncomingMessage, res: http.ServerResponse) => {
+    const start = performance.now();
+    const body = 'Not Found\n';
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
+    res.end(body);
+    options.onResponse?.({
+      environ: undefined,
+      method: req.method ?? 'GET',
+      target: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/',
+      httpVersion: req.httpVersion,
+      remoteAddress: req.socket.remoteAddress,
+      status: 404,
+      bytes: body.length,
+      durationMs: performance.now() - start,
+      aborted: false,
+    });
+  });
+  const server = http.createServer(web);
+  // 100 Continue on the app's first read of wsgi.input, as with --server node.
+  server.on('checkContinue', web);
+  return run(server, options);
 };
 
 const unavailable = (name: string, issue: string): ServerStarter => async () => {
@@ -65,6 +111,6 @@ const unavailable = (name: string, issue: string): ServerStarter => async () => 
 export const SERVERS: Readonly<Record<string, ServerStarter>> = {
   node: startNode,
   raw: unavailable('raw', 'the bundled raw-socket server is not part of this release'),
-  express: unavailable('express', 'the Express adapter is not part of this release'),
+  express: startExpress,
   fastify: unavailable('fastify', 'the Fastify plugin is not part of this release'),
 };

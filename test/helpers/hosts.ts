@@ -1,0 +1,35 @@
+/** Every host an nsgi app runs on, as a node:http server supertest can drive: one list, so each suite runs on all. */
+
+import http from 'node:http';
+import express from 'express';
+import { toExpress } from '../../adapters/express.js';
+import { toNodeListener } from '../../adapters/node.js';
+import type { AppLike } from '../../src/types.js';
+
+export interface HostOptions {
+  /** Mount prefix, e.g. '/examples'; default the root. */
+  mount?: string;
+  /** Trusted proxies, in the forms Express's 'trust proxy' takes. */
+  trustProxy?: string;
+}
+
+export interface Host {
+  name: string;
+  server(app: AppLike, options?: HostOptions): http.Server;
+}
+
+export const HOSTS: readonly Host[] = [
+  {
+    name: 'node:http',
+    server: (app, { mount, trustProxy } = {}) => http.createServer(toNodeListener(app, { scriptName: mount, trustProxy })),
+  },
+  {
+    name: 'Express',
+    server: (app, { mount, trustProxy } = {}) => {
+      const web = express();
+      if (trustProxy !== undefined) web.set('trust proxy', trustProxy);
+      web.use(mount ?? '/', toExpress(app, { expressTrustProxy: trustProxy !== undefined }));
+      return http.createServer(web);
+    },
+  },
+];
