@@ -179,6 +179,7 @@ async function main(): Promise<void> {
   const cases = CASES.filter((c) => values.cases!.split(',').includes(c.name));
   const wanted = values.servers!.split(',');
   const servers = SERVERS.filter((s) => wanted.includes(s.name) || SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name));
+  const groups = [...new Set(servers.map((s) => s.baseline))].map((b) => servers.filter((s) => s.baseline === b));
   mkdirSync(`${root}bench/results`, { recursive: true });
 
   const loader = WRK ? 'wrk' : 'autocannon';
@@ -199,8 +200,9 @@ async function main(): Promise<void> {
     }
     for (let r = 0; r < rounds; r++) {
       for (const c of cases) {
-        // Rotate the order each round so no server always runs first or last.
-        const order = servers.map((_, i) => servers[(i + r) % servers.length]!);
+        // Each server runs right next to its baseline (the pair is what a ratio compares), and the
+        // order within each group rotates every round so neither always runs first.
+        const order = groups.flatMap((g) => g.map((_, i) => g[(i + r) % g.length]!));
         for (const s of order) {
           const { child, port } = running.get(s.name)!;
           // taskset execs into node, so the child's pid is the server's.
