@@ -7,10 +7,10 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InterfaceError } from '../src/errors.js';
-import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
+import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import type { RequestInfo } from '../src/environ.js';
-import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
-import { dispatch, NodeExchange, peersOf } from './node.js';
+import type { AppLike, Bytes } from '../src/types.js';
+import { dispatch, MergingNodeExchange, peersOf } from './node.js';
 
 /** What the adapter reads from Express's request; `express.Request` has all of it. */
 export interface ExpressRequest extends IncomingMessage {
@@ -98,7 +98,7 @@ function charsetOf(contentType: string | undefined): string {
 const STREAM = Symbol('stream');
 
 /** One request inside Express: the node exchange, with `next()` and Express's view of the request. */
-class ExpressExchange extends NodeExchange {
+class ExpressExchange extends MergingNodeExchange {
   readonly #next: (err?: unknown) => void;
   readonly #options: ExpressOptions;
   /**
@@ -124,21 +124,6 @@ class ExpressExchange extends NodeExchange {
     if (replay instanceof InterfaceError) return Promise.reject(replay);
     this.#replay = null;
     return Promise.resolve(replay);
-  }
-
-  /** Merges with what earlier middleware set on `res` (CORS, helmet, cookies): the app's value wins, except Set-Cookie and Vary, which add up. */
-  override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
-    const res = this.res;
-    if (framing.close) res.shouldKeepAlive = false;
-    let named: Set<string> | undefined;
-    for (let i = 0; i < headers.length; i++) {
-      const [name, value] = headers[i]!;
-      const key = name.toLowerCase();
-      if (key === 'set-cookie' || key === 'vary' || named?.has(key) === true) res.appendHeader(name, value);
-      else res.setHeader(name, value);
-      (named ??= new Set()).add(key);
-    }
-    res.writeHead(code, reason);
   }
 
   decline(err?: unknown): boolean {

@@ -187,7 +187,35 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
   }
 }
 
-/** @internal Runs one request through the core; shared with the Express adapter. */
+/**
+ * @internal A node exchange for a response that other code may already have put headers on (Express
+ * middleware, Fastify plugins): the app's headers are merged in rather than replacing them; on a
+ * clash the app's value wins, except Set-Cookie and Vary, which add up.
+ */
+export class MergingNodeExchange extends NodeExchange {
+  override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
+    const res = this.res;
+    if (framing.close) res.shouldKeepAlive = false;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      const key = name.toLowerCase();
+      if (key === 'set-cookie' || key === 'vary' || repeats(headers, i, key)) res.appendHeader(name, value);
+      else res.setHeader(name, value);
+    }
+    res.writeHead(code, reason);
+  }
+}
+
+/** True when a header before index `i` has the (lower-case) name `key`. */
+export function repeats(headers: ResponseHeaders, i: number, key: string): boolean {
+  for (let j = 0; j < i; j++) {
+    const name = headers[j]![0];
+    if (name.length === key.length && name.toLowerCase() === key) return true;
+  }
+  return false;
+}
+
+/** @internal Runs one request through the core; shared with the Express and Fastify adapters. */
 export function dispatch(gateway: Gateway, info: RequestInfo, exchange: NodeExchange): void {
   gateway.handle(info, exchange)?.catch((err: unknown) => {
     // The core turns every app failure into a response; reaching here is a bug in nsgi itself.

@@ -39,6 +39,8 @@ export interface RequestInfo {
    * the target's path. REQUEST_URI and QUERY_STRING still come from the target.
    */
   path?: string | undefined;
+  /** This request's `wsgi.errors`, when the host logs per request (Fastify's `request.log`). Default: the server's. */
+  errors?: ErrorStream | undefined;
   /** The de-framed body. */
   body: BodySource;
   /** Aborted by the transport when the client disconnects or the server shuts down. */
@@ -343,7 +345,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     'wsgi.version': WSGI_VERSION,
     'wsgi.url_scheme': req.tls ? 'https' : 'http',
     'wsgi.input': EMPTY_INPUT,
-    'wsgi.errors': o.errors,
+    'wsgi.errors': req.errors ?? o.errors,
     'wsgi.multithread': false,
     'wsgi.multiprocess': o.multiprocess,
     'wsgi.run_once': false,

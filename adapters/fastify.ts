@@ -1,0 +1,296 @@
+/**
+ * Fastify plugin: `fastify.register(nsgiPlugin, { app, prefix: '/legacy' })`. The app gets the raw
+ * request body and answers through `reply`, so Fastify's hooks (logging, CORS, compression,
+ * cookies, onSend, onResponse) apply to its responses as to any route's.
+ */
+
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { RequestInfo } from '../src/environ.js';
+import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
+import { encodeScriptName } from '../src/script-name.js';
+import type { AppLike, Bytes, ErrorStream, ResponseHeaders } from '../src/types.js';
+import { dispatch, MergingNodeExchange, NodeExchange, peersOf } from './node.js';
+
+export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
+  /** The app to serve under the plugin's `prefix` (register option), every method and path. */
+  app: AppLike;
+  /** Largest request body, in bytes; default Fastify's `bodyLimit` (1 MiB unless configured). */
+  maxBodySize?: number | undefined;
+  /**
+   * An app error before the response started goes to Fastify's error handler (`reply.send(err)`)
+   * instead of the gateway's generic 500. Default false: Fastify's default handler shows the error's
+   * message to the client.
+   */
+  forwardErrors?: boolean | undefined;
+  /**
+   * Write to the socket directly (`reply.hijack()`): a little faster, but `onSend` hooks and
+   * Fastify's error handler no longer see nsgi responses. Headers set on the reply earlier (CORS,
+   * cookies) are still sent. Default false.
+   */
+  hijack?: boolean | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+const ABORT_FLUSH_MS = 2000;
+
+/** The path part of a request-target. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** `wsgi.errors` for one request: each write is an error record on `request.log`. */
+class RequestLogStream implements ErrorStream {
+  readonly #log: FastifyRequest['log'];
+  constructor(log: FastifyRequest['log']) {
+    this.#log = log;
+  }
+  write(s: string): void {
+    const text = (typeof s === 'string' ? s : String(s)).replace(/\n$/, '');
+    if (text === '') return;
+    try {
+      this.#log.error(text);
+    } catch {
+      // A failing logger must not take the request down with it.
+    }
+  }
+  writelines(lines: Iterable<string>): void {
+    for (const line of lines) this.write(line);
+  }
+  flush(): void {}
+}
+
+/** Replies that must not get the Content-Type Fastify adds to an untyped payload. */
+const untyped = new WeakSet<FastifyReply>();
+
+/**
+ * One request through `reply`: headers go on the reply, a single-chunk body is sent as one buffer,
+ * anything longer as a stream that pulls from the app with backpressure. The body comes from
+ * `request.raw`, and a disconnect is seen on `reply.raw`, as on node:http.
+ */
+class ReplyExchange extends NodeExchange {
+  readonly #reply: FastifyReply;
+  readonly #forwardErrors: boolean;
+  #stream: Readable | undefined = undefined;
+  #wantsMore: (() => void) | undefined = undefined;
+
+  constructor(request: FastifyRequest, reply: FastifyReply, forwardErrors: boolean) {
+    super(request.raw, reply.raw);
+    this.#reply = reply;
+    this.#forwardErrors = forwardErrors;
+  }
+
+  override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
+    const reply = this.#reply;
+    reply.code(code);
+    // Fastify writes the status line with Node's writeHead(code), which keeps a message already set.
+    reply.raw.statusMessage = reason;
+    if (framing.close) reply.raw.shouldKeepAlive = false;
+    let typed = false;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      const key = name.toLowerCase();
+      if (key === 'content-type') typed = true;
+      // Fastify keeps one value per name (Set-Cookie excepted): repeated names go as an array.
+      const previous = key !== 'set-cookie' && hasBefore(headers, i, key) ? reply.getHeader(key) : undefined;
+      if (previous === undefined) reply.header(name, value);
+      else reply.header(name, [...(Array.isArray(previous) ? previous : [String(previous)]), value]);
+    }
+    if (!typed) untyped.add(reply);
+  }
+
+  override write(chunk: Bytes): boolean {
+    let stream = this.#stream;
+    if (stream === undefined) {
+      stream = this.#stream = new Readable({
+        read: () => this.#pulled(),
+        destroy: (err, cb) => {
+          this.#pulled();
+          cb(err);
+        },
+      });
+      this.#reply.send(stream);
+    }
+    return stream.push(chunk);
+  }
+
+  #pulled(): void {
+    const resume = this.#wantsMore;
+    this.#wantsMore = undefined;
+    resume?.();
+  }
+
+  override drain(): Promise<void> {
+    const stream = this.#stream;
+    if (stream === undefined || stream.destroyed || stream.readableLength < stream.readableHighWaterMark) return Promise.resolve();
+    return new Promise((resolve) => {
+      const previous = this.#wantsMore;
+      this.#wantsMore = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+
+  override end(reuse: boolean, last?: Bytes): void {
+    if (!reuse) this.#reply.raw.shouldKeepAlive = false;
+    const stream = this.#stream;
+    if (stream === undefined) {
+      this.#reply.send(last === undefined ? EMPTY : Buffer.isBuffer(last) ? last : Buffer.from(last.buffer, last.byteOffset, last.length));
+      return;
+    }
+    if (last !== undefined) stream.push(last);
+    stream.push(null);
+  }
+
+  override abortResponse(): void {
+    const stream = this.#stream;
+    // What the app wrote still reaches the client, then the connection closes without completing
+    // the message, as on node:http: once Fastify has taken every buffered chunk from the stream.
+    if (stream === undefined || (stream.readableLength === 0 && this.res.headersSent)) {
+      super.abortResponse();
+      return;
+    }
+    const deadline = Date.now() + ABORT_FLUSH_MS;
+    const check = (): void => {
+      if (this.res.destroyed) return;
+      if (stream.readableLength === 0 && this.res.headersSent) super.abortResponse();
+      else if (Date.now() > deadline) this.res.destroy();
+      else setImmediate(check);
+    };
+    check();
+  }
+
+  decline(err?: unknown): boolean {
+    if (err === undefined || !this.#forwardErrors) return false;
+    this.#reply.send(err);
+    return true;
+  }
+}
+
+/** True when a header before index `i` has the (lower-case) name `key`. */
+function hasBefore(headers: ResponseHeaders, i: number, key: string): boolean {
+  for (let j = 0; j < i; j++) if (headers[j]![0].toLowerCase() === key) return true;
+  return false;
+}
+
+type Handler = (request: FastifyRequest, reply: FastifyReply) => void;
+
+/** The nsgi mounts of each server, by encoded prefix ('' for the root): for bad URLs and 100-continue. */
+const mountsByServer = new WeakMap<object, Map<string, Handler>>();
+/** Requests whose `100 Continue` waits for the app's first read (set by the checkContinue listener). */
+const deferredContinue = new WeakSet<object>();
+/** Requests an nsgi handler took. */
+const claimed = new WeakSet<object>();
+
+/** The handler whose prefix owns `url`'s path, longest prefix first. */
+function mountFor(mounts: Map<string, Handler>, url: string): Handler | undefined {
+  const path = pathOf(url).toLowerCase();
+  let best: string | undefined;
+  for (const prefix of mounts.keys()) {
+    const p = prefix.toLowerCase();
+    const owns = p === '' || (path.startsWith(p) && (path.length === p.length || path.charCodeAt(p.length) === 0x2f));
+    if (owns && (best === undefined || p.length > best.length)) best = prefix;
+  }
+  return best === undefined ? undefined : mounts.get(best);
+}
+
+/**
+ * Give it to Fastify as `frameworkErrors` so that paths Fastify's router cannot decode (`%FF`,
+ * percent-escapes that are not UTF-8) still reach the nsgi app mounted there, which gets them
+ * byte for byte. Other framework errors, and such paths outside nsgi mounts, are answered as
+ * Fastify would.
+ */
+export function nsgiFrameworkErrors(error: Error & { code?: string; statusCode?: number }, request: FastifyRequest, reply: FastifyReply): void {
+  const mounts = mountsByServer.get(request.server.server);
+  const handler = error.code === 'FST_ERR_BAD_URL' && mounts !== undefined ? mountFor(mounts, request.raw.url ?? '/') : undefined;
+  if (handler !== undefined) handler(request, reply);
+  else reply.code(error.statusCode ?? 400).send(error);
+}
+
+/** With `hijack: true`: straight to the socket, after the headers plugins set on the reply. */
+class HijackedExchange extends MergingNodeExchange {}
+
+const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstance, options, done) => {
+  const { app, hijack = false, forwardErrors = false, ...rest } = options;
+  const gateway = new Gateway(app, { ...rest, maxBodySize: options.maxBodySize ?? fastify.initialConfig.bodyLimit });
+  const prefix = encodeScriptName(fastify.prefix, 'the plugin prefix') ?? '';
+
+  // The body stays on the wire for the app: no parser here reads it, whatever its type.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
+  fastify.addHook('onSend', (_request, reply, payload, next) => {
+    if (untyped.has(reply)) reply.removeHeader('content-type');
+    next(null, payload);
+  });
+
+  const handler = (request: FastifyRequest, reply: FastifyReply): void => {
+    const raw = request.raw;
+    claimed.add(raw);
+    const target = request.originalUrl;
+    const routed = pathOf(raw.url ?? target);
+    // The prefix as the request spelled it (routing may ignore case); a rewritten URL routes as rewritten.
+    let scriptName = prefix;
+    if (!routed.startsWith(prefix) && routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
+      scriptName = routed.slice(0, prefix.length);
+    }
+    const exchange = hijack ? new HijackedExchange(raw, reply.raw) : new ReplyExchange(request, reply, forwardErrors);
+    if (hijack) {
+      reply.hijack();
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+    }
+    const peers = peersOf(raw.socket);
+    const info: RequestInfo = {
+      method: raw.method ?? 'GET',
+      target,
+      httpVersion: raw.httpVersion,
+      rawHeaders: raw.rawHeaders,
+      remoteAddress: peers.remoteAddress,
+      remotePort: peers.remotePort,
+      localAddress: peers.localAddress,
+      localPort: peers.localPort,
+      tls: peers.tls,
+      scriptName,
+      path: routed === pathOf(target) ? undefined : routed,
+      errors: new RequestLogStream(request.log),
+      body: exchange,
+      abort: exchange,
+      sendContinue: deferredContinue.has(raw) ? () => reply.raw.writeContinue() : undefined,
+    };
+    dispatch(gateway, info, exchange);
+  };
+
+  const server = fastify.server;
+  let mounts = mountsByServer.get(server);
+  if (mounts === undefined) {
+    mountsByServer.set(server, (mounts = new Map()));
+    // 100 Continue when the app first reads the body: such requests come to Fastify through this
+    // listener (Node then sends nothing itself); any that no nsgi handler takes at once get their
+    // 100 Continue right away, so other routes' body parsers are not kept waiting.
+    if (server.listenerCount('checkContinue') === 0) {
+      const routing = fastify.routing.bind(fastify);
+      server.on('checkContinue', (req, res) => {
+        deferredContinue.add(req);
+        routing(req, res);
+        setImmediate(() => {
+          if (!claimed.has(req) && !res.headersSent && !res.destroyed) res.writeContinue();
+        });
+      });
+    }
+  }
+  mounts.set(prefix, handler);
+
+  const methods = fastify.supportedMethods;
+  fastify.route({ method: methods, url: '/', handler });
+  fastify.route({ method: methods, url: '/*', handler });
+  done();
+};
+
+/**
+ * Serves an nsgi app inside Fastify 5: `fastify.register(nsgiPlugin, { app, prefix: '/legacy' })`.
+ * Encapsulated: its body parser and routes stay inside its prefix.
+ */
+export const nsgiPlugin = fp(plugin, { name: 'nsgi', fastify: '5.x', encapsulate: true });
+export default nsgiPlugin;
