@@ -32,7 +32,6 @@ export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
   hijack?: boolean | undefined;
 }
 
-const EMPTY = Buffer.alloc(0);
 const ABORT_FLUSH_MS = 2000;
 
 /** The path part of a request-target. */
@@ -62,9 +61,6 @@ class RequestLogStream implements ErrorStream {
   flush(): void {}
 }
 
-/** Replies that must not get the Content-Type Fastify adds to an untyped payload. */
-const untyped = new WeakSet<FastifyReply>();
-
 /**
  * One request through `reply`: headers go on the reply, a single-chunk body is sent as one buffer,
  * anything longer as a stream that pulls from the app with backpressure. The body comes from
@@ -75,6 +71,8 @@ class ReplyExchange extends NodeExchange {
   readonly #forwardErrors: boolean;
   #stream: Readable | undefined = undefined;
   #wantsMore: (() => void) | undefined = undefined;
+  /** The app gave a Content-Type: Fastify adds one to a buffer that has none, so such bodies go as a stream. */
+  #typed = false;
 
   constructor(request: FastifyRequest, reply: FastifyReply, forwardErrors: boolean) {
     super(request.raw, reply.raw);
@@ -91,29 +89,30 @@ class ReplyExchange extends NodeExchange {
     let typed = false;
     for (let i = 0; i < headers.length; i++) {
       const [name, value] = headers[i]!;
-      const key = name.toLowerCase();
+      const key = lowerName(name);
       if (key === 'content-type') typed = true;
       // Fastify keeps one value per name (Set-Cookie excepted): repeated names go as an array.
       const previous = key !== 'set-cookie' && hasBefore(headers, i, key) ? reply.getHeader(key) : undefined;
-      if (previous === undefined) reply.header(name, value);
-      else reply.header(name, [...(Array.isArray(previous) ? previous : [String(previous)]), value]);
+      if (previous === undefined) reply.header(key, value);
+      else reply.header(key, [...(Array.isArray(previous) ? previous : [String(previous)]), value]);
     }
-    if (!typed) untyped.add(reply);
+    this.#typed = typed;
   }
 
   override write(chunk: Bytes): boolean {
-    let stream = this.#stream;
-    if (stream === undefined) {
-      stream = this.#stream = new Readable({
-        read: () => this.#pulled(),
-        destroy: (err, cb) => {
-          this.#pulled();
-          cb(err);
-        },
-      });
-      this.#reply.send(stream);
-    }
-    return stream.push(chunk);
+    return (this.#stream ?? this.#startStream()).push(chunk);
+  }
+
+  #startStream(): Readable {
+    const stream = (this.#stream = new Readable({
+      read: () => this.#pulled(),
+      destroy: (err, cb) => {
+        this.#pulled();
+        cb(err);
+      },
+    }));
+    this.#reply.send(stream);
+    return stream;
   }
 
   #pulled(): void {
@@ -136,10 +135,18 @@ class ReplyExchange extends NodeExchange {
 
   override end(reuse: boolean, last?: Bytes): void {
     if (!reuse) this.#reply.raw.shouldKeepAlive = false;
-    const stream = this.#stream;
+    let stream = this.#stream;
     if (stream === undefined) {
-      this.#reply.send(last === undefined ? EMPTY : Buffer.isBuffer(last) ? last : Buffer.from(last.buffer, last.byteOffset, last.length));
-      return;
+      // One buffer: the fast path. Nothing at all, or an untyped body, are sent so that Fastify adds no Content-Type.
+      if (last === undefined || last.length === 0) {
+        this.#reply.send();
+        return;
+      }
+      if (this.#typed) {
+        this.#reply.send(Buffer.isBuffer(last) ? last : Buffer.from(last.buffer, last.byteOffset, last.length));
+        return;
+      }
+      stream = this.#startStream();
     }
     if (last !== undefined) stream.push(last);
     stream.push(null);
@@ -172,8 +179,23 @@ class ReplyExchange extends NodeExchange {
 
 /** True when a header before index `i` has the (lower-case) name `key`. */
 function hasBefore(headers: ResponseHeaders, i: number, key: string): boolean {
-  for (let j = 0; j < i; j++) if (headers[j]![0].toLowerCase() === key) return true;
+  for (let j = 0; j < i; j++) if (lowerName(headers[j]![0]) === key) return true;
   return false;
+}
+
+/**
+ * Header names in lower case, as Fastify keys them, made once per name: a fresh lower-case string
+ * per response would cost Fastify a string-table lookup per header.
+ */
+const lowerNames = new Map<string, string>();
+
+function lowerName(name: string): string {
+  let lower = lowerNames.get(name);
+  if (lower === undefined) {
+    lower = Object.keys({ [name.toLowerCase()]: 0 })[0]!;
+    if (lowerNames.size < 1024) lowerNames.set(name, lower);
+  }
+  return lower;
 }
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => void;
@@ -221,14 +243,12 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstan
   // The body stays on the wire for the app: no parser here reads it, whatever its type.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
-  fastify.addHook('onSend', (_request, reply, payload, next) => {
-    if (untyped.has(reply)) reply.removeHeader('content-type');
-    next(null, payload);
-  });
 
   const handler = (request: FastifyRequest, reply: FastifyReply): void => {
     const raw = request.raw;
-    claimed.add(raw);
+    // Only a request with Expect can have come through the checkContinue listener.
+    const expects = raw.headers.expect !== undefined;
+    if (expects) claimed.add(raw);
     const target = request.originalUrl;
     const routed = pathOf(raw.url ?? target);
     // The prefix as the request spelled it (routing may ignore case); a rewritten URL routes as rewritten.
@@ -257,7 +277,7 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstan
       errors: new RequestLogStream(request.log),
       body: exchange,
       abort: exchange,
-      sendContinue: deferredContinue.has(raw) ? () => reply.raw.writeContinue() : undefined,
+      sendContinue: expects && deferredContinue.has(raw) ? () => reply.raw.writeContinue() : undefined,
     };
     dispatch(gateway, info, exchange);
   };

@@ -4,7 +4,7 @@
  * core 1. Cases run in interleaved rounds and every ratio is against the native baseline measured
  * in the same run.
  *
- *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,64k,echo] [--servers native-node,nsgi-node,native-express,nsgi-express] [--loader wrk|autocannon]
+ *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,64k,echo] [--servers nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
  */
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +27,8 @@ const SERVERS: ServerDef[] = [
   { name: 'nsgi-node', script: 'bench/servers/nsgi-node.ts', baseline: 'native-node' },
   { name: 'native-express', script: 'bench/servers/native-express.ts', baseline: 'native-express' },
   { name: 'nsgi-express', script: 'bench/servers/nsgi-express.ts', baseline: 'native-express' },
+  { name: 'native-fastify', script: 'bench/servers/native-fastify.ts', baseline: 'native-fastify' },
+  { name: 'nsgi-fastify', script: 'bench/servers/nsgi-fastify.ts', baseline: 'native-fastify' },
 ];
 
 interface CaseDef {

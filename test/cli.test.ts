@@ -122,6 +122,24 @@ describe('nsgi serve', () => {
     }
   });
 
+  it('--server fastify registers the app in Fastify under --mount, with access lines for every request', async () => {
+    const s = await serve(['examples/index.ts', '--server', 'fastify', '--mount', '/prefix']);
+    try {
+      const res = await fetch(`${s.url}/prefix/dispatch/cat`);
+      assert.equal(await res.text(), 'This is cat!');
+      const home = await (await fetch(`${s.url}/prefix`)).text();
+      assert.ok(home.includes('href="/prefix/v1"'), home);
+      const outside = await fetch(`${s.url}/elsewhere`);
+      assert.equal(outside.status, 404);
+      await outside.text();
+      await sleep(50);
+      assert.match(s.stdout(), /"GET \/prefix\/dispatch\/cat HTTP\/1\.1" 200 12 /);
+      assert.match(s.stdout(), /"GET \/elsewhere HTTP\/1\.1" 404 /);
+    } finally {
+      assert.equal(await stop(s), 0);
+    }
+  });
+
   const failures: Array<[string[], number, RegExp]> = [
     [['serve', 'nope/missing.ts'], 1, /cannot find the app file "nope\/missing\.ts"/],
     [['serve', 'test/fixtures/apps/named.js:nothing'], 1, /has no export named "nothing"; it exports: handler, helper/],

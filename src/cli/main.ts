@@ -16,7 +16,7 @@ Serves an nsgi app. <file> is a .ts, .mts, .js or .mjs module; the app is its ex
 Options:
   --host <addr>            address to listen on (default 127.0.0.1)
   --port <n>               port to listen on, 0 for any free port (default 8080)
-  --server <name>          node (default) or express; raw and fastify are not available yet
+  --server <name>          node (default), express or fastify; raw is not available yet
   --mount <prefix>         serve the app under a path prefix, e.g. /app (SCRIPT_NAME)
   --no-access-log          do not print a line per request
   --shutdown-timeout <s>   on SIGINT/SIGTERM, seconds to let in-flight requests finish (default 10)

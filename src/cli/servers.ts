@@ -104,6 +104,32 @@ const startExpress: ServerStarter = async (app, options) => {
   return run(server, options);
 };
 
+const startFastify: ServerStarter = async (app, options) => {
+  const { default: Fastify } = await peer('fastify', () => import('fastify'));
+  const { nsgiFrameworkErrors, nsgiPlugin } = await import('../../adapters/fastify.js');
+  // Errors an app writes to wsgi.errors go to Fastify's logger (JSON lines on stdout).
+  const fastify = Fastify({ frameworkErrors: nsgiFrameworkErrors, logger: { level: 'error' } });
+  await fastify.register(nsgiPlugin, { ...options, app, prefix: options.mount });
+  // Outside the mount: the same plain 404 and access-log line as --server node gives.
+  fastify.setNotFoundHandler((request, reply) => {
+    const start = performance.now();
+    void reply.code(404).type('text/plain; charset=utf-8').send('Not Found\n');
+    options.onResponse?.({
+      environ: undefined,
+      method: request.method,
+      target: request.originalUrl,
+      httpVersion: request.raw.httpVersion,
+      remoteAddress: request.socket.remoteAddress,
+      status: 404,
+      bytes: 10,
+      durationMs: performance.now() - start,
+      aborted: false,
+    });
+  });
+  await fastify.ready();
+  return run(fastify.server, options);
+};
+
 const unavailable = (name: string, issue: string): ServerStarter => async () => {
   throw new CliError(`--server ${name} is not available in this version of nsgi yet (${issue}); use --server node`, 2);
 };
@@ -112,5 +138,5 @@ export const SERVERS: Readonly<Record<string, ServerStarter>> = {
   node: startNode,
   raw: unavailable('raw', 'the bundled raw-socket server is not part of this release'),
   express: startExpress,
-  fastify: unavailable('fastify', 'the Fastify plugin is not part of this release'),
+  fastify: startFastify,
 };

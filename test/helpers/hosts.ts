@@ -2,6 +2,8 @@
 
 import http from 'node:http';
 import express from 'express';
+import Fastify from 'fastify';
+import { nsgiFrameworkErrors, nsgiPlugin } from '../../adapters/fastify.js';
 import { toExpress } from '../../adapters/express.js';
 import { toNodeListener } from '../../adapters/node.js';
 import type { AppLike } from '../../src/types.js';
@@ -30,6 +32,17 @@ export const HOSTS: readonly Host[] = [
       if (trustProxy !== undefined) web.set('trust proxy', trustProxy);
       web.use(mount ?? '/', toExpress(app, { expressTrustProxy: trustProxy !== undefined }));
       return http.createServer(web);
+    },
+  },
+  {
+    name: 'Fastify',
+    server: (app, { mount, trustProxy } = {}) => {
+      // supertest listens on (and closes, per request) the server it is given, so Fastify does not
+      // own it: its router serves the requests once the plugin is ready. It holds nothing to close.
+      const fastify = Fastify({ trustProxy, frameworkErrors: nsgiFrameworkErrors });
+      void fastify.register(nsgiPlugin, { app, prefix: mount ?? '', trustProxy });
+      const ready = fastify.ready();
+      return http.createServer((req, res) => void ready.then(() => fastify.routing(req, res)));
     },
   },
 ];
