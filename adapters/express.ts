@@ -7,10 +7,10 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InterfaceError } from '../src/errors.js';
+import { targetPath } from '../src/uri.js';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
-import type { RequestInfo } from '../src/environ.js';
 import type { AppLike, Bytes } from '../src/types.js';
-import { dispatch, MergingNodeExchange, peersOf } from './node.js';
+import { describeRequest, dispatch, MergingNodeExchange } from './node.js';
 
 /** What the adapter reads from Express's request; `express.Request` has all of it. */
 export interface ExpressRequest extends IncomingMessage {
@@ -52,12 +52,6 @@ export interface ExpressOptions extends Omit<GatewayOptions, 'trustProxy'> {
 const CONSUMED_FIX =
   'mount toExpress() before the body parsers (app.use(prefix, toExpress(app)) ahead of express.json()), ' +
   'or keep the raw bytes with express.json({ verify: (req, res, buf) => { req.rawBody = buf } })';
-
-/** The path part of a request-target or Express URL. */
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
 
 /** A body that was read before the app ran: its bytes replayed, or the reason they cannot be. */
 function replayedBody(req: ExpressRequest): Bytes | InterfaceError {
@@ -148,45 +142,30 @@ export function toExpress(app: AppLike, options: ExpressOptions = {}): ExpressMi
     const rest = req.url ?? '/';
     let path: string | undefined;
     if (target.charCodeAt(0) === 0x2f /* / */) {
-      const original = pathOf(target);
+      const original = targetPath(target);
       const remainder = original.startsWith(base) ? original.slice(base.length) : undefined;
-      const routed = pathOf(rest);
+      const routed = targetPath(rest);
       // Express adds a '/' when the mount point itself is requested ('/legacy' -> req.url '/').
       const rewritten = remainder !== routed && !(remainder === '' && routed === '/');
       if (rewritten) path = base + routed;
     }
     const exchange = new ExpressExchange(req, res, next, options);
-    const peers = peersOf(req.socket);
-    let remoteAddress = peers.remoteAddress;
-    let remotePort = peers.remotePort;
-    let tls = peers.tls;
+    const info = describeRequest(req, exchange, target, base);
+    info.path = path;
     if (options.expressTrustProxy) {
-      if (req.ip !== undefined && req.ip !== remoteAddress) {
-        remoteAddress = req.ip;
-        remotePort = undefined;
+      if (req.ip !== undefined && req.ip !== info.remoteAddress) {
+        info.remoteAddress = req.ip;
+        info.remotePort = undefined;
       }
-      tls = req.protocol === 'https';
+      info.tls = req.protocol === 'https';
     }
-    const info: RequestInfo = {
-      method: req.method ?? 'GET',
-      target,
-      httpVersion: req.httpVersion,
-      rawHeaders: req.rawHeaders,
-      remoteAddress,
-      remotePort,
-      localAddress: peers.localAddress,
-      localPort: peers.localPort,
-      tls,
-      scriptName: base,
-      path,
-      body: exchange,
-      abort: exchange,
-      // Node answers `Expect: 100-continue` itself, unless the server hands such requests to this app
-      // through 'checkContinue' (server.on('checkContinue', expressApp)): then the first read does.
-      sendContinue: req.headers.expect === undefined ? undefined : () => {
+    // Node answers `Expect: 100-continue` itself, unless the server hands such requests to this app
+    // through 'checkContinue' (server.on('checkContinue', expressApp)): then the first read does.
+    if (req.headers.expect !== undefined) {
+      info.sendContinue = () => {
         if (((req.socket as { server?: EventEmitter }).server?.listenerCount('checkContinue') ?? 0) > 0) res.writeContinue();
-      },
-    };
+      };
+    }
     dispatch(gateway, info, exchange);
   };
 }

@@ -7,11 +7,12 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { RequestInfo } from '../src/environ.js';
 import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
+import { internalize } from '../src/native.js';
+import { targetPath } from '../src/uri.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { AppLike, Bytes, ErrorStream, ResponseHeaders } from '../src/types.js';
-import { dispatch, MergingNodeExchange, NodeExchange, peersOf } from './node.js';
+import { describeRequest, dispatch, MergingNodeExchange, NodeExchange, repeats } from './node.js';
 
 export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
   /** The app to serve under the plugin's `prefix` (register option), every method and path. */
@@ -33,12 +34,6 @@ export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
 }
 
 const ABORT_FLUSH_MS = 2000;
-
-/** The path part of a request-target. */
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
 
 /** `wsgi.errors` for one request: each write is an error record on `request.log`. */
 class RequestLogStream implements ErrorStream {
@@ -92,7 +87,7 @@ class ReplyExchange extends NodeExchange {
       const key = lowerName(name);
       if (key === 'content-type') typed = true;
       // Fastify keeps one value per name (Set-Cookie excepted): repeated names go as an array.
-      const previous = key !== 'set-cookie' && hasBefore(headers, i, key) ? reply.getHeader(key) : undefined;
+      const previous = key !== 'set-cookie' && repeats(headers, i, key) ? reply.getHeader(key) : undefined;
       if (previous === undefined) reply.header(key, value);
       else reply.header(key, [...(Array.isArray(previous) ? previous : [String(previous)]), value]);
     }
@@ -177,12 +172,6 @@ class ReplyExchange extends NodeExchange {
   }
 }
 
-/** True when a header before index `i` has the (lower-case) name `key`. */
-function hasBefore(headers: ResponseHeaders, i: number, key: string): boolean {
-  for (let j = 0; j < i; j++) if (lowerName(headers[j]![0]) === key) return true;
-  return false;
-}
-
 /**
  * Header names in lower case, as Fastify keys them, made once per name: a fresh lower-case string
  * per response would cost Fastify a string-table lookup per header.
@@ -192,7 +181,7 @@ const lowerNames = new Map<string, string>();
 function lowerName(name: string): string {
   let lower = lowerNames.get(name);
   if (lower === undefined) {
-    lower = Object.keys({ [name.toLowerCase()]: 0 })[0]!;
+    lower = internalize(name.toLowerCase());
     if (lowerNames.size < 1024) lowerNames.set(name, lower);
   }
   return lower;
@@ -209,7 +198,7 @@ const claimed = new WeakSet<object>();
 
 /** The handler whose prefix owns `url`'s path, longest prefix first. */
 function mountFor(mounts: Map<string, Handler>, url: string): Handler | undefined {
-  const path = pathOf(url).toLowerCase();
+  const path = targetPath(url).toLowerCase();
   let best: string | undefined;
   for (const prefix of mounts.keys()) {
     const p = prefix.toLowerCase();
@@ -250,7 +239,7 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstan
     const expects = raw.headers.expect !== undefined;
     if (expects) claimed.add(raw);
     const target = request.originalUrl;
-    const routed = pathOf(raw.url ?? target);
+    const routed = targetPath(raw.url ?? target);
     // The prefix as the request spelled it (routing may ignore case); a rewritten URL routes as rewritten.
     let scriptName = prefix;
     if (!routed.startsWith(prefix) && routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
@@ -261,24 +250,10 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstan
       reply.hijack();
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
     }
-    const peers = peersOf(raw.socket);
-    const info: RequestInfo = {
-      method: raw.method ?? 'GET',
-      target,
-      httpVersion: raw.httpVersion,
-      rawHeaders: raw.rawHeaders,
-      remoteAddress: peers.remoteAddress,
-      remotePort: peers.remotePort,
-      localAddress: peers.localAddress,
-      localPort: peers.localPort,
-      tls: peers.tls,
-      scriptName,
-      path: routed === pathOf(target) ? undefined : routed,
-      errors: new RequestLogStream(request.log),
-      body: exchange,
-      abort: exchange,
-      sendContinue: expects && deferredContinue.has(raw) ? () => reply.raw.writeContinue() : undefined,
-    };
+    const info = describeRequest(raw, exchange, target, scriptName);
+    if (routed !== targetPath(target)) info.path = routed;
+    info.errors = new RequestLogStream(request.log);
+    if (expects && deferredContinue.has(raw)) info.sendContinue = () => reply.raw.writeContinue();
     dispatch(gateway, info, exchange);
   };
 

@@ -215,6 +215,31 @@ export function repeats(headers: ResponseHeaders, i: number, key: string): boole
   return false;
 }
 
+/**
+ * @internal The core's description of a node:http request, with the connection's addresses; hosts
+ * fill in what they know besides (a routed path, a per-request log, lazy 100 Continue).
+ */
+export function describeRequest(req: IncomingMessage, exchange: NodeExchange, target: string, scriptName: string | undefined): RequestInfo {
+  const peers = peersOf(req.socket);
+  return {
+    method: req.method ?? 'GET',
+    target,
+    httpVersion: req.httpVersion,
+    rawHeaders: req.rawHeaders,
+    remoteAddress: peers.remoteAddress,
+    remotePort: peers.remotePort,
+    localAddress: peers.localAddress,
+    localPort: peers.localPort,
+    tls: peers.tls,
+    scriptName,
+    path: undefined,
+    errors: undefined,
+    body: exchange,
+    abort: exchange,
+    sendContinue: undefined,
+  };
+}
+
 /** @internal Runs one request through the core; shared with the Express and Fastify adapters. */
 export function dispatch(gateway: Gateway, info: RequestInfo, exchange: NodeExchange): void {
   gateway.handle(info, exchange)?.catch((err: unknown) => {
@@ -232,25 +257,9 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
     const exchange = new NodeExchange(req, res);
     const peers = peersOf(req.socket);
-    dispatch(
-      gateway,
-      {
-        method: req.method ?? 'GET',
-        target: req.url ?? '/',
-        httpVersion: req.httpVersion,
-        rawHeaders: req.rawHeaders,
-        remoteAddress: peers.remoteAddress,
-        remotePort: peers.remotePort,
-        localAddress: peers.localAddress,
-        localPort: peers.localPort,
-        tls: peers.tls,
-        scriptName,
-        body: exchange,
-        abort: exchange,
-        sendContinue: lazyContinue ? () => res.writeContinue() : undefined,
-      },
-      exchange,
-    );
+    const info = describeRequest(req, exchange, req.url ?? '/', scriptName);
+    if (lazyContinue) info.sendContinue = () => res.writeContinue();
+    dispatch(gateway, info, exchange);
   };
 
   const listener = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, false)) as NodeListener;

@@ -8,7 +8,7 @@ import { HttpError } from './errors.js';
 import { fileWrapper } from './file-wrapper.js';
 import type { RequestAbort } from './abort.js';
 import { EMPTY_INPUT, RequestInput, type BodyInput, type BodySource } from './input.js';
-import { percentDecodeNative } from './native.js';
+import { internalize, percentDecodeNative } from './native.js';
 import type { Environ, ErrorStream } from './types.js';
 import { VERSION } from './version.js';
 
@@ -223,13 +223,6 @@ const lastNames: string[] = [];
 const lastEntries: HeaderEntry[] = [];
 const MEMO_POSITIONS = 64;
 
-/**
- * The engine's unique copy of a string: V8 stores property keys internalized, and a key read back
- * from an object is that copy. (Any other string works as a key too, only a little slower.)
- */
-function internalize(s: string): string {
-  return Object.keys({ [s]: 0 })[0]!;
-}
 
 function mappedAddress(addr: string): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;

@@ -61,3 +61,12 @@ export function quoteNativePath(s: NativeString): string {
     return '%' + (code < 16 ? '0' : '') + code.toString(16).toUpperCase();
   });
 }
+
+/**
+ * The engine's unique copy of a string: V8 stores property keys internalized, and a key read back
+ * from an object is that copy. Keys made once this way and reused cost no string-table lookup when
+ * stored or looked up as properties (any other string works too, only a little slower).
+ */
+export function internalize(s: string): string {
+  return Object.keys({ [s]: 0 })[0]!;
+}

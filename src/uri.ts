@@ -26,3 +26,9 @@ export function requestUri(environ: Environ, includeQuery = true): string {
   if (includeQuery && environ.QUERY_STRING) url += '?' + environ.QUERY_STRING;
   return url;
 }
+
+/** The path of an origin-form request-target: everything before the query. */
+export function targetPath(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}

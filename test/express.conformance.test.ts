@@ -1,9 +1,7 @@
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { toExpress } from '../adapters/express.js';
-import type { ServerFactory } from './conformance/harness.js';
+import { listening, type ServerFactory } from './conformance/harness.js';
 import { conformanceSuite } from './conformance/suite.js';
 
 /** The app mounted in an Express app the usual way; the suite's trustProxy becomes Express's 'trust proxy'. */
@@ -14,15 +12,7 @@ const expressFactory: ServerFactory = async (app, { mount, trustProxy, ...option
   const server = http.createServer(web);
   // Lets the app's first read of wsgi.input send `100 Continue`, as on node:http.
   server.on('checkContinue', web);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return listening(server);
 };
 
 conformanceSuite('Express', expressFactory, { mount: '' });

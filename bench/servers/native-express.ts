@@ -1,7 +1,7 @@
 /** Baseline: Express routes answering with the same bytes as the other servers. */
 import http from 'node:http';
 import express from 'express';
-import { BIG, HELLO, TEXT } from './payloads.js';
+import { BIG, echoBody, HELLO, TEXT } from './payloads.js';
 import { listen } from './listen.js';
 
 const app = express();
@@ -13,13 +13,5 @@ app.get('/64k', (_req, res) => {
   res.writeHead(200, { 'Content-Type': TEXT, 'Content-Length': BIG.length });
   res.end(BIG);
 });
-app.post('/echo', (req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const body = Buffer.concat(chunks);
-    res.writeHead(200, { 'Content-Type': TEXT, 'Content-Length': body.length });
-    res.end(body);
-  });
-});
+app.post('/echo', echoBody);
 listen(http.createServer(app));

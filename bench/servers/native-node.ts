@@ -1,6 +1,6 @@
 /** Baseline: a plain node:http handler. */
 import http from 'node:http';
-import { BIG, HELLO, TEXT } from './payloads.js';
+import { BIG, echoBody, HELLO, TEXT } from './payloads.js';
 import { listen } from './listen.js';
 
 const server = http.createServer((req, res) => {
@@ -13,16 +13,9 @@ const server = http.createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': TEXT, 'Content-Length': BIG.length });
       res.end(BIG);
       return;
-    case '/echo': {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks);
-        res.writeHead(200, { 'Content-Type': TEXT, 'Content-Length': body.length });
-        res.end(body);
-      });
+    case '/echo':
+      echoBody(req, res);
       return;
-    }
     default:
       res.writeHead(404, { 'Content-Length': 0 });
       res.end();

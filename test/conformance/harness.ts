@@ -1,5 +1,8 @@
 /** What the conformance suite needs from a server: start an app, tell the port, close. */
 
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { AppLike } from '../../src/types.js';
 import type { GatewayOptions } from '../../src/gateway.js';
 
@@ -15,6 +18,19 @@ export interface FactoryOptions extends Pick<GatewayOptions, 'maxBodySize' | 'tr
 }
 
 export type ServerFactory = (app: AppLike, options: FactoryOptions) => Promise<ServerHandle>;
+
+/** Listens on 127.0.0.1 with a free port; close() drops every connection and waits for the server. */
+export async function listening(server: Server): Promise<ServerHandle> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 /** Collects what the server logs, so tests can assert on it and the output stays quiet. */
 export class LogCapture {
