@@ -92,3 +92,16 @@ describe('examples/express-site.ts', () => {
     await request(site).post('/api/echo').send({ a: [1, 2] }).expect(200, { received: { a: [1, 2] } });
   });
 });
+
+describe('examples/fastify-site.ts', () => {
+  it('serves the seed examples under /legacy next to Fastify routes, with Fastify hooks applied', async () => {
+    const { site } = await import('../examples/fastify-site.js');
+    await site.ready();
+    const dog = await request(site.server).get('/legacy/dispatch/dog').expect(200, 'This is dog!');
+    assert.equal(dog.headers['x-served-by'], 'fastify');
+    assert.ok((await request(site.server).get('/legacy').expect(200)).text.includes('href="/legacy/v1"'));
+    await request(site.server).get('/api/hello').expect(200, { hello: 'from Fastify' });
+    await request(site.server).post('/api/echo').send({ a: [1, 2] }).expect(200, { received: { a: [1, 2] } });
+    await site.close();
+  });
+});
