@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
+import { ClientDisconnectedError } from '../src/errors.js';
 import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName } from '../src/script-name.js';
@@ -73,6 +74,18 @@ class ReplyExchange extends NodeExchange {
     super(request.raw, reply.raw);
     this.#reply = reply;
     this.#forwardErrors = forwardErrors;
+  }
+
+  /** Besides the connection closing, Fastify's own `request.signal` (client gone, handler timeout) aborts the app. */
+  protected override startWatching(): void {
+    super.startWatching();
+    const signal = (this.#reply.request as { signal?: AbortSignal }).signal;
+    if (signal === undefined || this.aborted || this.res.writableFinished) return;
+    const onAbort = (): void => {
+      if (!this.res.writableFinished) this.abort(signal.reason ?? new ClientDisconnectedError());
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   }
 
   override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
