@@ -4,6 +4,7 @@
  * cookies, onSend, onResponse) apply to its responses as to any route's.
  */
 
+import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -90,9 +91,11 @@ class ReplyExchange extends NodeExchange {
 
   override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
     const reply = this.#reply;
-    reply.code(code);
-    // Fastify writes the status line with Node's writeHead(code), which keeps a message already set.
-    reply.raw.statusMessage = reason;
+    if (reply.statusCode !== code) reply.code(code);
+    // Fastify writes the status line with Node's writeHead(code): it keeps a message already set, and
+    // without one uses the standard text, so only a different reason phrase needs setting.
+    const res = reply.raw;
+    if (res.statusMessage !== undefined ? res.statusMessage !== reason : reason !== STATUS_CODES[code]) res.statusMessage = reason;
     if (framing.close) reply.raw.shouldKeepAlive = false;
     let typed = false;
     for (let i = 0; i < headers.length; i++) {
