@@ -224,7 +224,8 @@ export function describeRequest(req: IncomingMessage, exchange: NodeExchange, ta
   return {
     method: req.method ?? 'GET',
     target,
-    httpVersion: req.httpVersion,
+    // Node builds this string afresh per request; the shared literal compares by identity in the core.
+    httpVersion: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? '1.1' : req.httpVersion,
     rawHeaders: req.rawHeaders,
     remoteAddress: peers.remoteAddress,
     remotePort: peers.remotePort,

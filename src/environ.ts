@@ -147,6 +147,12 @@ const enum HeaderKind {
   ForwardedProto,
   /** A name containing '_': dropped (or refused), since it would be confused with a '-' name. */
   Underscore,
+  // Headers nearly every request carries: each is stored at its own site (see the header loop).
+  Connection,
+  UserAgent,
+  Accept,
+  AcceptEncoding,
+  AcceptLanguage,
 }
 
 /**
@@ -183,6 +189,11 @@ const entriesByKey = new Map<string, HeaderEntry>(
       ['HTTP_EXPECT', HeaderKind.Expect],
       ['HTTP_X_FORWARDED_FOR', HeaderKind.ForwardedFor],
       ['HTTP_X_FORWARDED_PROTO', HeaderKind.ForwardedProto],
+      ['HTTP_CONNECTION', HeaderKind.Connection],
+      ['HTTP_USER_AGENT', HeaderKind.UserAgent],
+      ['HTTP_ACCEPT', HeaderKind.Accept],
+      ['HTTP_ACCEPT_ENCODING', HeaderKind.AcceptEncoding],
+      ['HTTP_ACCEPT_LANGUAGE', HeaderKind.AcceptLanguage],
     ] as const
   ).map(([key, kind]) => [key, { key, kind, shared: true, seen: -1 }]),
 );
@@ -392,8 +403,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
         continue;
       case HeaderKind.Host:
         if (repeated) throw new HttpError(400, 'duplicate Host header', { closeConnection: true });
-        host = value;
-        break;
+        host = env.HTTP_HOST = value;
+        continue;
       case HeaderKind.Expect:
         expect = expect === undefined ? value : `${expect}, ${value}`;
         break;
@@ -403,6 +414,29 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
       case HeaderKind.ForwardedProto:
         forwardedProto = forwardedProto === undefined ? value : `${forwardedProto}, ${value}`;
         break;
+      // The common headers, first seen, each get a store of their own: a named store site learns
+      // the one or two object shapes it meets and is cheap, where the shared keyed store below
+      // sees every header name and shape and has to look each up.
+      case HeaderKind.Connection:
+        if (repeated) break;
+        env.HTTP_CONNECTION = value;
+        continue;
+      case HeaderKind.UserAgent:
+        if (repeated) break;
+        env.HTTP_USER_AGENT = value;
+        continue;
+      case HeaderKind.Accept:
+        if (repeated) break;
+        env.HTTP_ACCEPT = value;
+        continue;
+      case HeaderKind.AcceptEncoding:
+        if (repeated) break;
+        env.HTTP_ACCEPT_ENCODING = value;
+        continue;
+      case HeaderKind.AcceptLanguage:
+        if (repeated) break;
+        env.HTTP_ACCEPT_LANGUAGE = value;
+        continue;
     }
     const key = entry.key;
     if (!repeated) env[key] = value;
