@@ -6,7 +6,7 @@ import { FileWrapperBody } from '../../src/file-wrapper.js';
 import { decodeNative, encodeNative, isNative, percentDecodeNative, quoteNativePath } from '../../src/native.js';
 import { parseResponseHead } from '../../src/response-head.js';
 import { mount } from '../../src/middleware/mount.js';
-import type { Bytes, Environ, StartResponse } from '../../src/types.js';
+import type { App, Bytes, Environ, StartResponse } from '../../src/types.js';
 
 describe('native strings', () => {
   it('percent-decodes losslessly to latin-1 and quotes back', () => {
@@ -115,6 +115,22 @@ describe('FileWrapperBody', () => {
 });
 
 describe('mount prefixes', () => {
+  it('mount() moves the matched segments in place and never reads nsgi.signal (that would create the AbortSignal)', () => {
+    let reads = 0;
+    let seen: Environ | undefined;
+    const inner: App = (environ, sr) => {
+      seen = environ;
+      sr('200 OK', []);
+      return [];
+    };
+    const environ = { SCRIPT_NAME: '/app', PATH_INFO: '/api/v1/users' } as unknown as Environ;
+    Object.defineProperty(environ, 'nsgi.signal', { get: () => (reads++, new AbortController().signal), enumerable: true, configurable: true });
+    mount({ '/api/v1': inner })(environ, () => () => Promise.resolve());
+    assert.equal(reads, 0);
+    assert.equal(seen!.SCRIPT_NAME, '/app/api/v1');
+    assert.equal(seen!.PATH_INFO, '/users');
+  });
+
   it('mount() refuses a prefix that the hosts would refuse, with the same words', () => {
     assert.throws(() => mount({ 'api/': () => [] }), /a mount\(\) prefix must be a path that starts with '\/' and does not end with '\/'/);
     assert.throws(() => mount({ '/api/': () => [] }), /does not end with '\/'/);
