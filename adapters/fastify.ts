@@ -10,10 +10,11 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyReque
 import fp from 'fastify-plugin';
 import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
 import { ClientDisconnectedError } from '../src/errors.js';
+import { TextErrorStream, type TextSink } from '../src/error-stream.js';
 import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
-import { encodeScriptName } from '../src/script-name.js';
-import type { AppLike, Bytes, ErrorStream, ResponseHeaders } from '../src/types.js';
+import { encodeScriptName, ownsPath } from '../src/script-name.js';
+import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
 import { describeRequest, dispatch, MergingNodeExchange, NodeExchange, repeats } from './node.js';
 
 export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
@@ -37,25 +38,16 @@ export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
 
 const ABORT_FLUSH_MS = 2000;
 
-/** `wsgi.errors` for one request: each write is an error record on `request.log`. */
-class RequestLogStream implements ErrorStream {
+/** `wsgi.errors` for one request writes here: each write is an error record on `request.log`. */
+class RequestLogSink implements TextSink {
   readonly #log: FastifyRequest['log'];
   constructor(log: FastifyRequest['log']) {
     this.#log = log;
   }
   write(s: string): void {
-    const text = (typeof s === 'string' ? s : String(s)).replace(/\n$/, '');
-    if (text === '') return;
-    try {
-      this.#log.error(text);
-    } catch {
-      // A failing logger must not take the request down with it.
-    }
+    const text = s.replace(/\n$/, '');
+    if (text !== '') this.#log.error(text);
   }
-  writelines(lines: Iterable<string>): void {
-    for (const line of lines) this.write(line);
-  }
-  flush(): void {}
 }
 
 /**
@@ -218,7 +210,7 @@ function mountFor(mounts: Map<string, Handler>, url: string): Handler | undefine
   let best: string | undefined;
   for (const prefix of mounts.keys()) {
     const p = prefix.toLowerCase();
-    const owns = p === '' || (path.startsWith(p) && (path.length === p.length || path.charCodeAt(p.length) === 0x2f));
+    const owns = p === '' || ownsPath(p, path);
     if (owns && (best === undefined || p.length > best.length)) best = prefix;
   }
   return best === undefined ? undefined : mounts.get(best);
@@ -240,8 +232,25 @@ export function nsgiFrameworkErrors(error: Error & { code?: string; statusCode?:
 /** With `hijack: true`: straight to the socket, after the headers plugins set on the reply. */
 class HijackedExchange extends MergingNodeExchange {}
 
-const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstance, options, done) => {
+const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify, options, done) => {
+  // A callback plugin must report through done(): a throw here would escape Fastify's boot.
+  try {
+    setUp(fastify, options);
+  } catch (err) {
+    done(err instanceof Error ? Object.assign(err, { message: `nsgiPlugin: ${err.message}` }) : new Error(`nsgiPlugin: ${String(err)}`));
+    return;
+  }
+  done();
+};
+
+function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
   const { app, hijack = false, forwardErrors = false, ...rest } = options;
+  if (hijack && forwardErrors) {
+    throw new TypeError(
+      "forwardErrors hands errors to Fastify's error handler, which a hijacked reply bypasses; " +
+        'use one of hijack: true and forwardErrors: true',
+    );
+  }
   const gateway = new Gateway(app, { ...rest, maxBodySize: options.maxBodySize ?? fastify.initialConfig.bodyLimit });
   const prefix = encodeScriptName(fastify.prefix, 'the plugin prefix') ?? '';
 
@@ -268,7 +277,7 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstan
     }
     const info = describeRequest(raw, exchange, target, scriptName);
     if (routed !== targetPath(target)) info.path = routed;
-    info.errors = new RequestLogStream(request.log);
+    info.errors = new TextErrorStream(new RequestLogSink(request.log));
     if (expects && deferredContinue.has(raw)) info.sendContinue = () => reply.raw.writeContinue();
     dispatch(gateway, info, exchange);
   };
@@ -296,8 +305,7 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify: FastifyInstan
   const methods = fastify.supportedMethods;
   fastify.route({ method: methods, url: '/', handler });
   fastify.route({ method: methods, url: '/*', handler });
-  done();
-};
+}
 
 /**
  * Serves an nsgi app inside Fastify 5: `fastify.register(nsgiPlugin, { app, prefix: '/legacy' })`.

@@ -13,9 +13,13 @@ function isClass(fn: Function): fn is AppClass {
 export function whyNotApp(value: unknown): string | undefined {
   if (typeof value === 'function') return undefined;
   if (value !== null && typeof value === 'object' && typeof (value as AppObject).call === 'function') return undefined;
-  const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object without a call() method' : `a ${typeof value}`;
+  const what =
+    value === null || value === undefined ? String(value)
+    : Array.isArray(value) ? 'an array'
+    : typeof value === 'object' ? 'an object without a call() method'
+    : `a ${typeof value}`;
   return (
-    `${what} is not an nsgi app: export a function (environ, startResponse) => body, ` +
+    `${what} is not an nsgi app: give a function (environ, startResponse) => body, ` +
     `a class whose instances are the body, or an object with a call(environ, startResponse) method`
   );
 }

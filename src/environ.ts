@@ -9,6 +9,7 @@ import { fileWrapper } from './file-wrapper.js';
 import type { RequestAbort } from './abort.js';
 import { EMPTY_INPUT, RequestInput, type BodyInput, type BodySource } from './input.js';
 import { internalize, percentDecodeNative } from './native.js';
+import { ownsPath } from './script-name.js';
 import type { Environ, ErrorStream } from './types.js';
 import { VERSION } from './version.js';
 
@@ -323,7 +324,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   let pathInfo: string;
   const prefix = req.scriptName;
   if (prefix !== undefined && prefix !== '' && path !== '*') {
-    if (!path.startsWith(prefix) || (path.length > prefix.length && path.charCodeAt(prefix.length) !== 0x2f)) {
+    if (!ownsPath(prefix, path)) {
       throw new HttpError(404, `path is outside the mount point ${JSON.stringify(prefix)}`);
     }
     scriptName = percentDecodeNative(prefix);

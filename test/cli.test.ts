@@ -144,7 +144,7 @@ describe('nsgi serve', () => {
     [['serve', 'nope/missing.ts'], 1, /cannot find the app file "nope\/missing\.ts"/],
     [['serve', 'test/fixtures/apps/named.js:nothing'], 1, /has no export named "nothing"; it exports: handler, helper/],
     [['serve', 'test/fixtures/apps/no-app.mjs'], 1, /exports neither "app" nor a default export; name the one to serve, e\.g\. nsgi serve test\/fixtures\/apps\/no-app\.mjs:first/],
-    [['serve', 'test/fixtures/apps/not-an-app.mjs'], 1, /export "app" of .*: a number is not an nsgi app: export a function/],
+    [['serve', 'test/fixtures/apps/not-an-app.mjs'], 1, /export "app" of .*: a number is not an nsgi app: give a function/],
     [['serve', 'test/fixtures/apps/broken.mjs'], 1, /failed to load "test\/fixtures\/apps\/broken\.mjs": SyntaxError/],
     [['serve', 'package.json'], 1, /must end in \.ts, \.mts, \.js or \.mjs/],
     [['serve', 'examples/v1.ts', '--server', 'raw'], 2, /--server raw is not available in this version of nsgi yet/],

@@ -223,4 +223,24 @@ describe('Fastify plugin', () => {
       await fastify.close();
     }
   });
+
+  it('wrong options are refused at registration with the option named, and the server does not crash', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{}, /nsgiPlugin: undefined is not an nsgi app: give a function/],
+      [{ app: hello('x'), hijack: true, forwardErrors: true }, /nsgiPlugin: forwardErrors .* hijacked reply/],
+      [{ app: hello('x'), prefix: '/x/' }, /nsgiPlugin: the plugin prefix must be a path that starts with '\/' and does not end with '\/'/],
+      [{ app: hello('x'), maxBodySize: -1 }, /nsgiPlugin: maxBodySize must be a number >= 0/],
+    ];
+    for (const [options, message] of cases) {
+      const fastify = Fastify();
+      try {
+        await assert.rejects(async () => {
+          await fastify.register(nsgiPlugin, options as never);
+          await fastify.ready();
+        }, message);
+      } finally {
+        await fastify.close().catch(() => undefined);
+      }
+    }
+  });
 });

@@ -5,7 +5,7 @@
 
 import { toApp } from '../app-forms.js';
 import { encodeNative } from '../native.js';
-import { checkMountPrefix } from '../script-name.js';
+import { checkMountPrefix, ownsPath } from '../script-name.js';
 import type { App, AppLike } from '../types.js';
 
 const NOT_FOUND = Buffer.from('Not Found\n');
@@ -40,7 +40,7 @@ export function mount(routes: Readonly<Record<string, AppLike>>): App {
   return (environ, startResponse) => {
     const path = environ.PATH_INFO;
     for (const [prefix, app] of table) {
-      if (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 0x2f)) {
+      if (ownsPath(prefix, path)) {
         // In place, as URL maps in WSGI do: a copy ({ ...environ }) would read nsgi.signal and so
         // create its AbortSignal, which costs more than the rest of the request (a 30% drop in
         // hello-world req/s, measured).
