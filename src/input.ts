@@ -1,6 +1,6 @@
 /** `wsgi.input`: a pull-based request body stream with file-object semantics and a size limit. */
 
-import { RequestBodyTooLargeError } from './errors.js';
+import { ClientDisconnectedError, RequestBodyTooLargeError } from './errors.js';
 import type { Bytes, InputStream } from './types.js';
 
 /** Where a transport's request body comes from, already de-framed (no chunked encoding). */
@@ -107,6 +107,11 @@ export class RequestInput implements BodyInput {
       (chunk) => {
         this.#pending = undefined;
         if (chunk === null) {
+          // A transport whose body ends short of Content-Length must not pass for a complete body.
+          if (this.#received < this.#length && this.#length !== Infinity) {
+            this.#error = new ClientDisconnectedError(`request body ended after ${this.#received} of ${this.#length} bytes`);
+            throw this.#error;
+          }
           this.#eof = true;
           return;
         }

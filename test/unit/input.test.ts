@@ -95,6 +95,12 @@ describe('RequestInput', () => {
     assert.equal(src.pulls, 2);
   });
 
+  it('a transport whose body ends short of the declared length is an error, not a short complete body', async () => {
+    const i = new RequestInput(source(['12', '3']), { maxBodySize: 100, length: 5 });
+    await assert.rejects(i.read(), (err: unknown) => err instanceof ClientDisconnectedError && /ended after 3 of 5 bytes/.test(err.message));
+    await assert.rejects(i.read(), ClientDisconnectedError);
+  });
+
   it('concurrent reads never interleave bytes', async () => {
     const i = input(['abc', 'def', 'ghi']);
     const [a, b] = await Promise.all([i.read(4), i.read(4)]);
