@@ -6,6 +6,7 @@
 import proxyaddr from 'proxy-addr';
 import { HttpError } from './errors.js';
 import { fileWrapper } from './file-wrapper.js';
+import { parseContentLength, transferEncodingError } from './framing.js';
 import type { RequestAbort } from './abort.js';
 import { EMPTY_INPUT, RequestInput, type BodyInput, type BodySource } from './input.js';
 import { internalize, percentDecodeNative } from './native.js';
@@ -240,7 +241,6 @@ function mappedAddress(addr: string): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
 
-const DIGITS = /^[0-9]+$/;
 
 interface ServerIdentity {
   address: string | undefined;
@@ -396,7 +396,6 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
         continue;
       case HeaderKind.ContentLength:
         if (repeated) throw new HttpError(400, 'duplicate Content-Length header', { closeConnection: true });
-        if (!DIGITS.test(value)) throw new HttpError(400, 'invalid Content-Length', { closeConnection: true });
         contentLength = value;
         continue;
       case HeaderKind.TransferEncoding:
@@ -456,23 +455,12 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
       throw new HttpError(400, 'both Transfer-Encoding and Content-Length', { closeConnection: true });
     }
     if (!http11) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request', { closeConnection: true });
-    const codings = transferEncoding.toLowerCase().split(',').map((c) => c.trim());
-    if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
-      throw new HttpError(400, `invalid Transfer-Encoding ${JSON.stringify(transferEncoding)}`, { closeConnection: true });
-    }
-    if (codings.length > 1) {
-      throw new HttpError(501, `unsupported transfer coding ${JSON.stringify(transferEncoding)}`, { closeConnection: true });
-    }
+    const teError = transferEncodingError(transferEncoding);
+    if (teError !== undefined) throw teError;
     bodyLength = null;
   } else if (contentLength !== undefined) {
-    bodyLength = Number(contentLength);
-    if (!Number.isSafeInteger(bodyLength)) throw new HttpError(413, 'Content-Length too large', { closeConnection: true });
+    bodyLength = parseContentLength(contentLength, o.maxBodySize);
     env.CONTENT_LENGTH = contentLength;
-  }
-  if (bodyLength !== null && bodyLength > o.maxBodySize) {
-    throw new HttpError(413, `request body of ${bodyLength} bytes exceeds the limit of ${o.maxBodySize} bytes`, {
-      closeConnection: true,
-    });
   }
 
   let expectsContinue = false;

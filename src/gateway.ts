@@ -72,6 +72,9 @@ export interface GatewayOptions extends Omit<EnvironOptions, 'errors'> {
 
 const DEFAULT_MAX_DRAIN = 1024 * 1024;
 
+/** What access logs and error reports say about a request. */
+export type RequestSummary = Pick<RequestInfo, 'method' | 'target' | 'httpVersion' | 'remoteAddress'>;
+
 /** The core, configured once per server; `handle()` runs one request. */
 export class Gateway {
   readonly app: App;
@@ -118,8 +121,18 @@ export class Gateway {
     return exchange.run();
   }
 
+  /**
+   * Answers a request the transport refused before it could be described (a malformed request line
+   * or header section): a short text/plain response with `err.status`, logged like any other.
+   */
+  refuse(req: RequestSummary, sink: ResponseSink, err: HttpError): void {
+    const start = this.#onResponse === undefined ? 0 : performance.now();
+    const status = sendPlain(sink, err.status, req.method === 'HEAD', true, err.message);
+    this.record(undefined, req, status, 0, start, false);
+  }
+
   /** @internal */
-  log(environ: Environ | undefined, req: RequestInfo, what: string, err?: unknown): void {
+  log(environ: Environ | undefined, req: RequestSummary, what: string, err?: unknown): void {
     const line = `nsgi: ${what} (${req.method} ${req.target.slice(0, 200)})${err === undefined ? '' : `: ${formatError(err)}`}\n`;
     (environ?.['wsgi.errors'] ?? this.#env.errors).write(line);
   }
@@ -130,7 +143,7 @@ export class Gateway {
   }
 
   /** @internal Reports a finished request to the onResponse hook. */
-  record(environ: Environ | undefined, req: RequestInfo, status: number, bytes: number, start: number, aborted: boolean): void {
+  record(environ: Environ | undefined, req: RequestSummary, status: number, bytes: number, start: number, aborted: boolean): void {
     if (this.#onResponse === undefined) return;
     try {
       this.#onResponse({

@@ -1,0 +1,564 @@
+/**
+ * One client connection of the raw server: feeds the socket's bytes to the parser, runs each request
+ * through the gateway core in order, writes responses straight to the socket, and applies
+ * keep-alive, pipelining, backpressure (both ways), timeouts and graceful close.
+ */
+
+import type { Socket } from 'node:net';
+import { RequestAbort } from '../abort.js';
+import type { RequestInfo } from '../environ.js';
+import { ClientDisconnectedError, HttpError, ServerShutdownError } from '../errors.js';
+import type { Framing, Gateway, ResponseSink } from '../gateway.js';
+import { EMPTY_SOURCE, type BodySource } from '../input.js';
+import type { Bytes, ResponseHeaders } from '../types.js';
+import { ParseError, RequestParser, type ParserHandler, type ParserLimits, type RequestHead } from './parser.js';
+
+/** What every connection of one server shares. */
+export interface ConnectionContext {
+  readonly gateway: Gateway;
+  readonly limits: ParserLimits;
+  readonly scriptName: string | undefined;
+  readonly headerTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly requestTimeout: number;
+  /** A coarse clock (ms), advanced by the server's timer; deadlines are checked against it. */
+  readonly now: number;
+  /** True once the server is shutting down: every response closes its connection. */
+  readonly closing: boolean;
+  /** Called once when the connection is gone. */
+  forget(conn: Connection): void;
+}
+
+/** Request body bytes queued for the app before the socket stops being read. */
+const BODY_HIGH_WATER = 64 * 1024;
+/** How long a closing connection waits for the client to take the last response and hang up. */
+const LINGER_MS = 2000;
+
+const enum Deadline {
+  None,
+  /** Waiting for (the rest of) a request head. */
+  Header,
+  /** Between requests, nothing received. */
+  Idle,
+  /** Receiving a request body. */
+  Body,
+}
+
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+const CRLF = Buffer.from('\r\n', 'latin1');
+/** Bodies up to this size are copied into the head's buffer so the response leaves in one write. */
+const MERGE_LIMIT = 16 * 1024;
+
+let dateLine = '';
+let dateExpires = 0;
+/** `Date: <IMF-fixdate>\r\n`, recomputed once a second. */
+function currentDate(): string {
+  const now = Date.now();
+  if (now >= dateExpires) {
+    dateLine = `Date: ${new Date(now).toUTCString()}\r\n`;
+    dateExpires = now - (now % 1000) + 1000;
+  }
+  return dateLine;
+}
+
+type Latin1Writer = { latin1Write(s: string, offset: number): number };
+
+/** The head (a latin-1 string) and `body` in one buffer, so both leave in a single write. */
+function joined(head: string, body: Bytes): Buffer {
+  const buf = Buffer.allocUnsafe(head.length + body.length);
+  (buf as unknown as Latin1Writer).latin1Write(head, 0);
+  buf.set(body, head.length);
+  return buf;
+}
+
+/** One request and its response on this connection: the core's abort state, body source and sink. */
+class Exchange extends RequestAbort implements BodySource, ResponseSink {
+  readonly #conn: Connection;
+  readonly #socket: Socket;
+  readonly request: RequestHead;
+  /** The request body has been fully received (or there is none). */
+  bodyDone: boolean;
+  /** The response has ended (or been dropped). */
+  ended = false;
+  /** The response must close the connection. */
+  close = false;
+  continueSent = false;
+  #queue: Buffer[] = [];
+  #queued = 0;
+  #error: unknown = undefined;
+  #waiter: { resolve(c: Bytes | null): void; reject(e: unknown): void } | undefined = undefined;
+  #pendingHead: string | undefined = undefined;
+  #chunked = false;
+  #http10: boolean;
+
+  constructor(conn: Connection, socket: Socket, head: RequestHead) {
+    super();
+    this.#conn = conn;
+    this.#socket = socket;
+    this.request = head;
+    this.bodyDone = head.bodyLength === 0;
+    this.#http10 = head.httpVersion === '1.0';
+  }
+
+  protected override startWatching(): void {
+    if (this.#socket.destroyed && !this.ended) this.abort(new ClientDisconnectedError());
+  }
+
+  // Request body, pushed by the parser and pulled by wsgi.input.
+
+  pushBody(chunk: Buffer): void {
+    if (this.ended) return; // the response is over: the rest of the body is read and dropped
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      w.resolve(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (this.#queued >= BODY_HIGH_WATER) this.#conn.pauseBody();
+  }
+
+  endBody(): void {
+    this.bodyDone = true;
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      w.resolve(null);
+    }
+  }
+
+  failBody(err: unknown): void {
+    if (this.bodyDone || this.#error !== undefined) return;
+    this.#error = err;
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      w.reject(err);
+    }
+  }
+
+  next(): Promise<Bytes | null> {
+    if (this.#queue.length > 0) {
+      const chunk = this.#queue.shift()!;
+      this.#queued -= chunk.length;
+      if (this.#queued < BODY_HIGH_WATER / 2) this.#conn.resumeBody();
+      return Promise.resolve(chunk);
+    }
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.bodyDone) return Promise.resolve(null);
+    this.#conn.resumeBody();
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  sendContinue = (): void => {
+    if (this.continueSent || this.ended || this.#socket.destroyed) return;
+    this.continueSent = true;
+    this.#socket.write(CONTINUE);
+  };
+
+  // ResponseSink: the head is kept until the first bytes of the body, so both leave in one write.
+
+  head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
+    const h = this.request;
+    // A client still waiting to send the body it announced with Expect would send it after this
+    // response, where it would be read as the next request: close instead.
+    const unsentBody = h.expectContinue && !this.continueSent && !this.bodyDone;
+    this.close = framing.close || !h.keepAlive || this.#conn.mustClose || unsentBody;
+    let s = `HTTP/1.1 ${code} ${reason}\r\n`;
+    let date = true;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      if (name.length === 4 && (name === 'Date' || name.toLowerCase() === 'date')) date = false;
+      s += `${name}: ${value}\r\n`;
+    }
+    if (date) s += currentDate();
+    if (framing.chunked) {
+      this.#chunked = true;
+      s += 'Transfer-Encoding: chunked\r\n';
+    }
+    if (this.close) s += 'Connection: close\r\n';
+    else if (this.#http10) s += 'Connection: keep-alive\r\n';
+    this.#pendingHead = s + '\r\n';
+  }
+
+  write(chunk: Bytes): boolean {
+    const socket = this.#socket;
+    if (socket.destroyed) return true;
+    const head = this.#pendingHead;
+    this.#pendingHead = undefined;
+    if (this.#chunked) {
+      const size = `${head ?? ''}${chunk.length.toString(16)}\r\n`;
+      socket.cork();
+      socket.write(size, 'latin1');
+      socket.write(chunk);
+      const ok = socket.write(CRLF);
+      socket.uncork();
+      return ok;
+    }
+    if (head === undefined) return socket.write(chunk);
+    if (chunk.length <= MERGE_LIMIT) return socket.write(joined(head, chunk));
+    socket.cork();
+    socket.write(head, 'latin1');
+    const ok = socket.write(chunk);
+    socket.uncork();
+    return ok;
+  }
+
+  drain(): Promise<void> {
+    const socket = this.#socket;
+    if (!socket.writableNeedDrain || socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
+  end(reuse: boolean, last?: Bytes): void {
+    const socket = this.#socket;
+    if (!socket.destroyed) {
+      if (this.#chunked) {
+        if (last !== undefined && last.length > 0) this.write(last);
+        const head = this.#pendingHead;
+        this.#pendingHead = undefined;
+        socket.write(head === undefined ? LAST_CHUNK : joined(head, LAST_CHUNK));
+      } else if (last !== undefined && last.length > 0) {
+        this.write(last);
+      } else if (this.#pendingHead !== undefined) {
+        socket.write(this.#pendingHead, 'latin1');
+        this.#pendingHead = undefined;
+      }
+    }
+    this.ended = true;
+    this.#conn.responseEnded(this, reuse && !this.close);
+  }
+
+  abortResponse(): void {
+    this.ended = true;
+    this.#pendingHead = undefined;
+    this.#conn.responseEnded(this, false);
+  }
+}
+
+export class Connection implements ParserHandler {
+  readonly #ctx: ConnectionContext;
+  readonly #socket: Socket;
+  readonly #parser: RequestParser;
+  readonly #peers: Pick<RequestInfo, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'tls'>;
+
+  /** The request being answered (and possibly still received). */
+  #exchange: Exchange | undefined = undefined;
+  /** Bytes of later requests, held until the current response is done. */
+  #held: Buffer | undefined = undefined;
+  #feeding = false;
+  #bodyPaused = false;
+  #waitingDrain = false;
+  /** No further request is read: the client said close, or framing can no longer be trusted. */
+  #noMore = false;
+  /** The client sent FIN: nothing more will arrive. */
+  #peerEnded = false;
+  #closed = false;
+  #deadline: number;
+  #deadlineKind = Deadline.Header;
+
+  constructor(ctx: ConnectionContext, socket: Socket, tls: boolean) {
+    this.#ctx = ctx;
+    this.#socket = socket;
+    this.#parser = new RequestParser(ctx.limits, this);
+    this.#peers = {
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+      tls,
+    };
+    this.#deadline = ctx.now + ctx.headerTimeout;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', () => {}); // 'close' follows; a reset client is not an error of the server
+    socket.on('close', () => this.#onClose());
+  }
+
+  /** True when responses must close the connection (server shutting down, or input no longer trusted). */
+  get mustClose(): boolean {
+    return this.#noMore || this.#ctx.closing;
+  }
+
+  /** True when no request is in progress (a partial head counts as idle, as it does for shutdown). */
+  get idle(): boolean {
+    return this.#exchange === undefined;
+  }
+
+  // Input
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return; // lingering after the last response: input is dropped
+    if (this.#deadlineKind === Deadline.Idle) this.#setDeadline(Deadline.Header, this.#ctx.headerTimeout);
+    if (this.#held !== undefined) {
+      this.#held = Buffer.concat([this.#held, chunk]);
+      return;
+    }
+    this.#feed(chunk);
+  }
+
+  #feed(buf: Buffer): void {
+    const socket = this.#socket;
+    const parser = this.#parser;
+    this.#feeding = true;
+    // Responses produced while this data is parsed (pipelining) leave in one write.
+    socket.cork();
+    try {
+      let off = 0;
+      while (off < buf.length) {
+        if (this.#closed) break;
+        if (!parser.inBody) {
+          if (this.#noMore) break;
+          if (this.#exchange !== undefined || this.#waitingDrain) {
+            this.#held = buf.subarray(off);
+            socket.pause();
+            break;
+          }
+        }
+        off = parser.execute(buf, off);
+      }
+    } catch (err) {
+      this.#parseError(err);
+    } finally {
+      this.#feeding = false;
+      if (!socket.destroyed) socket.uncork();
+    }
+  }
+
+  onHead(head: RequestHead): void {
+    const ex = new Exchange(this, this.#socket, head);
+    this.#exchange = ex;
+    if (!head.keepAlive) this.#noMore = true;
+    if (head.bodyLength === 0) this.#setDeadline(Deadline.None, 0);
+    else this.#setDeadline(Deadline.Body, this.#ctx.requestTimeout);
+    const peers = this.#peers;
+    const info: RequestInfo = {
+      method: head.method,
+      target: head.target,
+      httpVersion: head.httpVersion,
+      rawHeaders: head.rawHeaders,
+      remoteAddress: peers.remoteAddress,
+      remotePort: peers.remotePort,
+      localAddress: peers.localAddress,
+      localPort: peers.localPort,
+      tls: peers.tls,
+      scriptName: this.#ctx.scriptName,
+      path: undefined,
+      errors: undefined,
+      body: head.bodyLength === 0 ? EMPTY_SOURCE : ex,
+      abort: ex,
+      sendContinue: head.expectContinue ? ex.sendContinue : undefined,
+    };
+    this.#ctx.gateway.handle(info, ex)?.catch((err: unknown) => {
+      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
+      ex.abortResponse();
+    });
+  }
+
+  onBody(chunk: Buffer): void {
+    this.#exchange?.pushBody(chunk);
+  }
+
+  onComplete(): void {
+    const ex = this.#exchange;
+    if (ex === undefined || ex.bodyDone) return;
+    ex.endBody();
+    if (ex.ended) this.#next(ex);
+    else this.#setDeadline(Deadline.None, 0);
+  }
+
+  pauseBody(): void {
+    if (this.#bodyPaused) return;
+    this.#bodyPaused = true;
+    this.#socket.pause();
+  }
+
+  resumeBody(): void {
+    if (!this.#bodyPaused) return;
+    this.#bodyPaused = false;
+    if (this.#held === undefined && !this.#waitingDrain) this.#socket.resume();
+  }
+
+  #parseError(err: unknown): void {
+    this.#noMore = true;
+    const ex = this.#exchange;
+    if (!(err instanceof HttpError)) {
+      process.stderr.write(`nsgi: internal error in the request parser: ${String((err as Error)?.stack ?? err)}\n`);
+      this.#destroy();
+      return;
+    }
+    if (ex !== undefined) {
+      // A broken body: the app's next read fails with this error (the core answers its status if
+      // the response has not started); the connection closes after the response.
+      ex.failBody(err);
+      if (ex.ended) this.#closeSoon();
+      return;
+    }
+    const summary = { method: '-', target: '-', httpVersion: '1.1', remoteAddress: this.#peers.remoteAddress };
+    const sink = new Exchange(this, this.#socket, {
+      method: '-',
+      target: '-',
+      httpVersion: '1.1',
+      rawHeaders: [],
+      bodyLength: 0,
+      keepAlive: false,
+      expectContinue: false,
+    });
+    this.#exchange = sink;
+    this.#ctx.gateway.refuse(summary, sink, err instanceof ParseError ? err : new ParseError(err.status, err.message));
+  }
+
+  // Output
+
+  /** The core finished (or dropped) a response; `reuse` says whether the connection may carry another. */
+  responseEnded(ex: Exchange, reuse: boolean): void {
+    if (ex !== this.#exchange) return;
+    if (!reuse || this.#noMore) {
+      this.#closeSoon();
+      return;
+    }
+    if (ex.bodyDone) {
+      this.#next(ex);
+      return;
+    }
+    // The app did not read the whole body: it is read and dropped, then the next request follows.
+    this.resumeBody();
+  }
+
+  /** The exchange is over both ways: go on with the next request. */
+  #next(ex: Exchange): void {
+    if (ex !== this.#exchange) return;
+    this.#exchange = undefined;
+    if (this.#noMore || this.#ctx.closing) {
+      this.#closeSoon();
+      return;
+    }
+    const socket = this.#socket;
+    if (socket.writableNeedDrain) {
+      // A client that does not read its responses gets no more of them until it does.
+      this.#waitingDrain = true;
+      socket.pause();
+      return;
+    }
+    this.#continue();
+  }
+
+  #continue(): void {
+    const held = this.#held;
+    if (held !== undefined && !this.#feeding) {
+      this.#held = undefined;
+      this.#feed(held);
+    }
+    if (this.#exchange === undefined && !this.#closed) {
+      if (this.#peerEnded) {
+        this.#closeSoon();
+        return;
+      }
+      if (this.#parser.idle) this.#setDeadline(Deadline.Idle, this.#ctx.keepAliveTimeout);
+      else this.#setDeadline(Deadline.Header, this.#ctx.headerTimeout);
+    }
+    const socket = this.#socket;
+    if (this.#held === undefined && !this.#bodyPaused && !this.#closed && socket.isPaused()) socket.resume();
+  }
+
+  #onDrain(): void {
+    if (!this.#waitingDrain) return;
+    this.#waitingDrain = false;
+    this.#continue();
+  }
+
+  #onEnd(): void {
+    // The client half-closed: what it sent is still answered, then the connection closes.
+    this.#peerEnded = true;
+    const ex = this.#exchange;
+    if (ex === undefined) {
+      if (this.#held === undefined) this.#closeSoon();
+      return;
+    }
+    if (!ex.bodyDone) {
+      // The body can never be completed: the request is as good as disconnected.
+      this.#noMore = true;
+      ex.failBody(new ClientDisconnectedError());
+      if (!ex.ended) ex.abort(new ClientDisconnectedError());
+    }
+  }
+
+  #onClose(): void {
+    this.#closed = true;
+    const ex = this.#exchange;
+    if (ex !== undefined) {
+      ex.failBody(new ClientDisconnectedError());
+      if (!ex.ended) ex.abort(new ClientDisconnectedError());
+    }
+    this.#ctx.forget(this);
+  }
+
+  // Closing
+
+  /** Ends the connection after what was written is flushed, then lingers briefly so the client gets it. */
+  #closeSoon(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#setDeadline(Deadline.None, 0);
+    const socket = this.#socket;
+    socket.resume(); // keep reading (and dropping) so unread input does not reset the connection
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', () => socket.destroy());
+  }
+
+  #destroy(): void {
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+
+  #setDeadline(kind: Deadline, ms: number): void {
+    this.#deadlineKind = kind;
+    this.#deadline = this.#ctx.now + ms;
+  }
+
+  /** Called by the server's timer: applies the header, idle and body timeouts. */
+  checkDeadline(now: number): void {
+    if (this.#deadlineKind === Deadline.None || now < this.#deadline || this.#closed) return;
+    const kind = this.#deadlineKind;
+    this.#deadlineKind = Deadline.None;
+    if (kind === Deadline.Idle || (kind === Deadline.Header && this.#parser.idle && this.#held === undefined)) {
+      this.#destroy();
+      return;
+    }
+    if (kind === Deadline.Header) {
+      this.#parseError(new ParseError(408, `request head not received within ${this.#ctx.headerTimeout} ms`));
+      return;
+    }
+    // Body: the app's read fails (408 if nothing was sent yet); the connection closes afterwards.
+    this.#noMore = true;
+    this.#exchange?.failBody(new HttpError(408, `request body not received within ${this.#ctx.requestTimeout} ms`, { closeConnection: true }));
+  }
+
+  /** Server shutdown: idle connections close now; busy ones after their response. */
+  shutdown(): void {
+    if (this.#exchange === undefined) this.#destroy();
+  }
+
+  /** Server shutdown grace expired: the request in progress is aborted. */
+  forceClose(): void {
+    const ex = this.#exchange;
+    if (ex !== undefined && !ex.ended) ex.abort(new ServerShutdownError());
+    this.#destroy();
+  }
+}

@@ -1,0 +1,612 @@
+/**
+ * An incremental HTTP/1.1 request parser (RFC 9112), strict: it works on bytes, never on decoded
+ * text, takes no robustness exception but leading empty lines, and refuses anything else with the
+ * status a hardened server gives. It knows nothing of sockets: feed it bytes in pieces of any size,
+ * and it reports each request's head, its de-framed body and its end, in order.
+ */
+
+import { HttpError } from '../errors.js';
+import { parseContentLength, transferEncodingError } from '../framing.js';
+
+export interface ParserLimits {
+  /** Longest request-target, in bytes (414 above). */
+  maxRequestTarget: number;
+  /** Largest header section (request line and fields, or trailer section), in bytes (431 above). */
+  maxHeaderSize: number;
+  /** Most header (or trailer) field lines (431 above). */
+  maxHeaderCount: number;
+  /** Largest request body, declared or chunked (413 above). */
+  maxBodySize: number;
+  /** Longest run of chunk extensions on one chunk line, in bytes (413 above). */
+  maxChunkExtension: number;
+}
+
+export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
+  maxRequestTarget: 8192,
+  maxHeaderSize: 16 * 1024,
+  maxHeaderCount: 128,
+  maxBodySize: 1024 * 1024 * 1024,
+  maxChunkExtension: 1024,
+});
+
+/** A parsed request line and header section. */
+export interface RequestHead {
+  /** The method token, case kept. */
+  method: string;
+  /** The request-target, one character per byte. */
+  target: string;
+  /** `'1.1'` (also for a higher 1.x minor) or `'1.0'`. */
+  httpVersion: '1.0' | '1.1';
+  /** `[name0, value0, name1, value1, ...]`, in order, duplicates kept, values without surrounding whitespace. */
+  rawHeaders: string[];
+  /** The declared Content-Length, 0 when there is no body, or null for a chunked body. */
+  bodyLength: number | null;
+  /** Whether the client allows the connection to stay open after this exchange (RFC 9112 §9.3). */
+  keepAlive: boolean;
+  /** An HTTP/1.1 request with a body and `Expect: 100-continue`. */
+  expectContinue: boolean;
+}
+
+export interface ParserHandler {
+  onHead(head: RequestHead): void;
+  /** A piece of the de-framed body; a view into the bytes fed, valid as long as they are. */
+  onBody(chunk: Buffer): void;
+  /** The message is complete; `trailers` are the trailer fields of a chunked body (never merged into the head). */
+  onComplete(trailers: string[]): void;
+}
+
+/** A request the parser refuses: answer `status`, then close the connection. */
+export class ParseError extends HttpError {
+  constructor(status: number, message: string) {
+    super(status, message, { closeConnection: true, code: 'ERR_NSGI_BAD_REQUEST' });
+    this.name = 'ParseError';
+  }
+}
+
+const enum State {
+  Head,
+  Length,
+  ChunkLine,
+  ChunkData,
+  ChunkDataCR,
+  ChunkDataLF,
+  Trailers,
+}
+
+/** Positions inside a chunk line (size, then extensions, then CRLF). */
+const enum Chunk {
+  Size,
+  SizeWS,
+  ExtPreName,
+  ExtName,
+  ExtPostName,
+  ExtPreValue,
+  ExtToken,
+  ExtQuoted,
+  ExtQuotedEscape,
+  ExtAfterQuote,
+  ExtPostValue,
+  LF,
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+
+/** tchar (RFC 9110 §5.6.2). */
+const TCHAR = new Uint8Array(256);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[A-Za-z0-9!#$%&'*+\-.^_`|~]/.test(ch)) TCHAR[c] = 1;
+}
+/** Bytes a request-target may hold: visible ASCII (a fragment, which clients should not send, is passed on and removed by the environ builder). */
+const TARGET = new Uint8Array(256);
+for (let c = 0x21; c < 0x7f; c++) TARGET[c] = 1;
+/** Bytes a field value may hold besides SP/HTAB: VCHAR and obs-text (RFC 9110 §5.5). */
+const FIELD_VCHAR = new Uint8Array(256);
+for (let c = 0x21; c < 256; c++) if (c !== 0x7f) FIELD_VCHAR[c] = 1;
+/** reg-name bytes of a Host (RFC 3986: unreserved, pct-encoded, sub-delims but ','). */
+const REG_NAME = new Uint8Array(256);
+for (let c = 0; c < 128; c++) if (/[A-Za-z0-9\-._~%!$&'()*+;=]/.test(String.fromCharCode(c))) REG_NAME[c] = 1;
+/** Hex digit values, -1 for anything else. */
+const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX[0x41 + c] = HEX[0x61 + c] = 10 + c;
+
+const EMPTY_TRAILERS: string[] = [];
+
+type Latin1 = { latin1Slice(start: number, end: number): string };
+/** The bytes as a native string, one character per byte (Buffer's own fast path). */
+function latin1(buf: Buffer, start: number, end: number): string {
+  return (buf as unknown as Latin1).latin1Slice(start, end);
+}
+
+/** The common methods as shared strings (cheaper than slicing, and the core compares them by identity). */
+function methodOf(b: Buffer, s: number, e: number): string {
+  const n = e - s;
+  if (n === 3 && b[s] === 0x47 && b[s + 1] === 0x45 && b[s + 2] === 0x54) return 'GET';
+  if (n === 4 && b[s + 1] === 0x4f && b[s + 2] === 0x53 && b[s + 3] === 0x54 && b[s] === 0x50) return 'POST';
+  if (n === 4 && b[s] === 0x48 && b[s + 1] === 0x45 && b[s + 2] === 0x41 && b[s + 3] === 0x44) return 'HEAD';
+  return latin1(b, s, e);
+}
+
+function bad(message: string): ParseError {
+  return new ParseError(400, message);
+}
+
+/** True for a valid Host field value: `uri-host [ ":" port ]`, empty allowed (RFC 9112 §3.2, RFC 9110 §7.2). */
+export function isValidHost(v: string): boolean {
+  const n = v.length;
+  let i = 0;
+  if (n > 0 && v.charCodeAt(0) === 0x5b /* [ */) {
+    const close = v.indexOf(']');
+    if (close < 2 || !/^[0-9A-Fa-f:.]+$|^v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+$/.test(v.slice(1, close))) return false;
+    i = close + 1;
+    if (i === n) return true;
+    if (v.charCodeAt(i) !== 0x3a) return false;
+  } else {
+    while (i < n && v.charCodeAt(i) !== 0x3a) {
+      const c = v.charCodeAt(i);
+      if (c > 127 || REG_NAME[c] !== 1) return false;
+      i++;
+    }
+    if (i === n) return true;
+  }
+  for (i++; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+function lowerEquals(name: string, lower: string): boolean {
+  return name.length === lower.length && (name === lower || name.toLowerCase() === lower);
+}
+
+export class RequestParser {
+  readonly #limits: ParserLimits;
+  readonly #handler: ParserHandler;
+  readonly #maxRequestLine: number;
+
+  #state = State.Head;
+  /** Bytes of an incomplete line (head or trailers), waiting for the rest. */
+  #pending: Buffer | undefined = undefined;
+  /** Bytes of the current header or trailer section so far. */
+  #sectionSize = 0;
+
+  // The request being read.
+  #method = '';
+  #target = '';
+  #version: '1.0' | '1.1' = '1.1';
+  #sawRequestLine = false;
+  #raw: string[] = [];
+
+  // Body.
+  #remaining = 0;
+  #received = 0;
+  #chunk = Chunk.Size;
+  #chunkSize = 0;
+  #extLength = 0;
+  /** Hex digits of the current chunk size seen so far. */
+  #sizeDigits = 0;
+  #trailers: string[] = EMPTY_TRAILERS;
+
+  constructor(limits: ParserLimits, handler: ParserHandler) {
+    this.#limits = limits;
+    this.#handler = handler;
+    // method (a token well past any real one), two spaces, the target, "HTTP/x.y".
+    this.#maxRequestLine = limits.maxRequestTarget + 64;
+  }
+
+  /** True between messages with no byte of the next one received. */
+  get idle(): boolean {
+    return this.#state === State.Head && !this.#sawRequestLine && this.#pending === undefined;
+  }
+
+  /** True while a request's head has been parsed and its body is still arriving. */
+  get inBody(): boolean {
+    return this.#state !== State.Head;
+  }
+
+  /**
+   * Parses `buf` from `start`. Returns where it stopped: the end of `buf`, or just past a complete
+   * message (so the caller can hold the next one until the response is done). Throws ParseError.
+   */
+  execute(buf: Buffer, start = 0): number {
+    let off = start;
+    /** Offset in `buf` minus offset in the caller's buffer. */
+    let shift = 0;
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      // Only ever the bytes of one unfinished line; joining it with what follows keeps lines whole.
+      this.#pending = undefined;
+      shift = pending.length - start;
+      buf = Buffer.concat([pending, buf.subarray(start)]);
+      off = 0;
+    }
+    const end = buf.length;
+    while (off < end) {
+      switch (this.#state) {
+        case State.Head:
+        case State.Trailers: {
+          const next = this.#lines(buf, off);
+          if (next < 0) return end - shift; // all taken; an unfinished line waits in #pending
+          off = next;
+          if (this.#state === State.Head) return off - shift; // a message completed
+          break;
+        }
+        case State.Length: {
+          const n = Math.min(this.#remaining, end - off);
+          this.#remaining -= n;
+          this.#handler.onBody(buf.subarray(off, off + n));
+          off += n;
+          if (this.#remaining === 0) {
+            this.#complete(EMPTY_TRAILERS);
+            return off - shift;
+          }
+          break;
+        }
+        case State.ChunkLine:
+          off = this.#chunkLine(buf, off, end);
+          break;
+        case State.ChunkData: {
+          const n = Math.min(this.#remaining, end - off);
+          this.#remaining -= n;
+          this.#handler.onBody(buf.subarray(off, off + n));
+          off += n;
+          if (this.#remaining === 0) this.#state = State.ChunkDataCR;
+          break;
+        }
+        case State.ChunkDataCR:
+          if (buf[off] !== CR) throw bad('chunk data longer than its size, or not followed by CRLF');
+          off++;
+          this.#state = State.ChunkDataLF;
+          break;
+        case State.ChunkDataLF:
+          if (buf[off] !== LF) throw bad('chunk data not followed by CRLF');
+          off++;
+          this.#state = State.ChunkLine;
+          this.#chunk = Chunk.Size;
+          this.#chunkSize = 0;
+          this.#sizeDigits = 0;
+          this.#extLength = 0;
+          break;
+      }
+    }
+    return off - shift;
+  }
+
+  /**
+   * Takes complete lines of the head or trailer section from `off`. Returns the offset after the
+   * section's empty line, or -1 when `buf` ended inside the section (the unfinished line is kept).
+   */
+  #lines(buf: Buffer, off: number): number {
+    const trailers = this.#state === State.Trailers;
+    for (;;) {
+      const lf = buf.indexOf(LF, off);
+      if (lf === -1) {
+        this.#keep(buf, off, trailers);
+        return -1;
+      }
+      if (lf === off || buf[lf - 1] !== CR) throw bad('bare LF: lines must end with CRLF');
+      const e = lf - 1;
+      this.#sectionSize += lf + 1 - off;
+      if (this.#sectionSize > this.#limits.maxHeaderSize && (trailers || this.#sawRequestLine)) {
+        throw new ParseError(431, `${trailers ? 'trailer' : 'header'} section larger than ${this.#limits.maxHeaderSize} bytes`);
+      }
+      if (e === off) {
+        // An empty line: ends the section, or (before the request line) is ignored (RFC 9112 §2.2).
+        if (trailers) {
+          checkTrailers(this.#trailers);
+          this.#complete(this.#trailers);
+          return lf + 1;
+        }
+        if (this.#sawRequestLine) {
+          this.#finishHead();
+          return lf + 1;
+        }
+        if (this.#sectionSize > this.#limits.maxHeaderSize) throw bad('too many empty lines before the request line');
+      } else if (!trailers && !this.#sawRequestLine) {
+        this.#requestLine(buf, off, e);
+      } else {
+        const into = trailers ? this.#trailers : this.#raw;
+        if (into.length >= this.#limits.maxHeaderCount * 2) {
+          throw new ParseError(431, `more than ${this.#limits.maxHeaderCount} ${trailers ? 'trailer' : 'header'} fields`);
+        }
+        this.#field(buf, off, e, into);
+      }
+      off = lf + 1;
+    }
+  }
+
+  /** Keeps an unfinished line for the next call, refusing it once it can no longer fit its limit. */
+  #keep(buf: Buffer, off: number, trailers: boolean): void {
+    const n = buf.length - off;
+    if (n === 0) return;
+    if (!trailers && !this.#sawRequestLine) {
+      if (n > this.#maxRequestLine) {
+        const sp = buf.indexOf(SP, off);
+        if (sp !== -1 && sp - off < 64) throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
+        throw bad('request line too long');
+      }
+    } else if (this.#sectionSize + n > this.#limits.maxHeaderSize) {
+      throw new ParseError(431, `${trailers ? 'trailer' : 'header'} section larger than ${this.#limits.maxHeaderSize} bytes`);
+    }
+    // A copy: holding a view would pin the whole socket read buffer.
+    this.#pending = Buffer.from(buf.subarray(off));
+  }
+
+  /** `method SP request-target SP HTTP-version`, exactly (RFC 9112 §3). */
+  #requestLine(b: Buffer, s: number, e: number): void {
+    let i = s;
+    while (i < e && TCHAR[b[i]!] === 1) i++;
+    if (i === s) throw bad(b[s] === SP || b[s] === HTAB ? 'whitespace before the request line' : 'invalid method');
+    if (i === e || b[i] !== SP) throw bad('invalid method');
+    const method = methodOf(b, s, i);
+    const t = ++i;
+    while (i < e && TARGET[b[i]!] === 1) i++;
+    if (i === t) throw bad('empty request-target or extra whitespace in the request line');
+    if (i - t > this.#limits.maxRequestTarget) throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
+    if (i === e) throw bad('request line without an HTTP version');
+    if (b[i] !== SP) throw bad('invalid byte in the request-target');
+    const target = latin1(b, t, i);
+    i++;
+    const major = b[i + 5]! - 0x30;
+    const minor = b[i + 7]! - 0x30;
+    if (
+      e - i !== 8 ||
+      b[i] !== 0x48 || b[i + 1] !== 0x54 || b[i + 2] !== 0x54 || b[i + 3] !== 0x50 || b[i + 4] !== 0x2f ||
+      b[i + 6] !== 0x2e || !(major >= 0 && major <= 9) || !(minor >= 0 && minor <= 9)
+    ) {
+      throw bad('invalid HTTP version (expected HTTP/1.1 or HTTP/1.0)');
+    }
+    if (major !== 1) throw new ParseError(505, `HTTP/${major}.${minor} is not supported; use HTTP/1.1`);
+    this.#version = minor === 0 ? '1.0' : '1.1';
+    // The four target forms, each only with the methods allowed to use it (RFC 9112 §3.2).
+    if (method === 'CONNECT') throw new ParseError(501, 'CONNECT is not supported: this is an origin server, not a proxy');
+    const first = b[t];
+    if (first !== 0x2f /* / */) {
+      if (i - t === 2 && first === 0x2a /* * */) {
+        if (method !== 'OPTIONS') throw bad("asterisk-form target '*' is only valid for OPTIONS");
+      } else if (!/^https?:\/\//i.test(target)) {
+        throw bad('invalid request-target: expected a path starting with "/" or an absolute http(s) URI');
+      }
+    }
+    this.#method = method;
+    this.#target = target;
+    this.#sawRequestLine = true;
+  }
+
+  /** `field-name ":" OWS field-value OWS` (RFC 9112 §5). */
+  #field(b: Buffer, s: number, e: number, into: string[]): void {
+    let i = s;
+    while (i < e && TCHAR[b[i]!] === 1) i++;
+    if (i === s) {
+      throw bad(b[s] === SP || b[s] === HTAB ? 'obsolete line folding or whitespace before a field name' : 'invalid field name');
+    }
+    if (i === e || b[i] !== 0x3a) {
+      throw bad(b[i] === SP || b[i] === HTAB ? 'whitespace between a field name and the colon' : 'invalid byte in a field name');
+    }
+    const name = latin1(b, s, i);
+    i++;
+    while (i < e && (b[i] === SP || b[i] === HTAB)) i++;
+    let ve = e;
+    while (ve > i && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--;
+    for (let k = i; k < ve; k++) {
+      const c = b[k]!;
+      if (FIELD_VCHAR[c] !== 1 && c !== SP && c !== HTAB) {
+        throw bad(`invalid byte 0x${c.toString(16).padStart(2, '0')} in the value of ${name}`);
+      }
+    }
+    into.push(name, latin1(b, i, ve));
+  }
+
+  /** Applies the header rules that decide framing and persistence, then reports the head. */
+  #finishHead(): void {
+    const raw = this.#raw;
+    const http11 = this.#version === '1.1';
+    let hosts = 0;
+    let contentLength: string | undefined;
+    let transferEncoding: string | undefined;
+    let close = false;
+    let keepAlive = false;
+    let expect: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      switch (name.length) {
+        case 4:
+          if (lowerEquals(name, 'host')) {
+            hosts++;
+            if (hosts > 1) throw bad('more than one Host header');
+            if (!isValidHost(value)) throw bad(`invalid Host ${JSON.stringify(value.slice(0, 100))}`);
+          }
+          break;
+        case 14:
+          if (lowerEquals(name, 'content-length')) {
+            if (contentLength !== undefined) throw bad('more than one Content-Length header');
+            contentLength = value;
+          }
+          break;
+        case 17:
+          if (lowerEquals(name, 'transfer-encoding')) transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+          break;
+        case 10:
+          if (lowerEquals(name, 'connection')) {
+            for (const token of value.split(',')) {
+              const t = token.trim().toLowerCase();
+              if (t === 'close') close = true;
+              else if (t === 'keep-alive') keepAlive = true;
+            }
+          }
+          break;
+        case 6:
+          if (lowerEquals(name, 'expect')) expect = expect === undefined ? value : `${expect}, ${value}`;
+          break;
+      }
+    }
+    if (http11 && hosts === 0) throw bad('HTTP/1.1 request without a Host header');
+    let bodyLength: number | null = 0;
+    if (transferEncoding !== undefined) {
+      if (!http11) throw bad('Transfer-Encoding in an HTTP/1.0 request');
+      if (contentLength !== undefined) throw bad('both Transfer-Encoding and Content-Length');
+      const err = transferEncodingError(transferEncoding);
+      if (err !== undefined) throw new ParseError(err.status, err.message);
+      bodyLength = null;
+    } else if (contentLength !== undefined) {
+      try {
+        bodyLength = parseContentLength(contentLength, this.#limits.maxBodySize);
+      } catch (err) {
+        throw new ParseError((err as HttpError).status, (err as HttpError).message);
+      }
+    }
+    let expectContinue = false;
+    if (expect !== undefined && http11) {
+      if (expect.toLowerCase() !== '100-continue') throw new ParseError(417, `unsupported expectation ${JSON.stringify(expect.slice(0, 100))}`);
+      expectContinue = bodyLength !== 0;
+    }
+    const head: RequestHead = {
+      method: this.#method,
+      target: this.#target,
+      httpVersion: this.#version,
+      rawHeaders: raw,
+      bodyLength,
+      keepAlive: !close && (http11 || keepAlive),
+      expectContinue,
+    };
+    this.#raw = [];
+    this.#sawRequestLine = false;
+    this.#sectionSize = 0;
+    this.#received = 0;
+    if (bodyLength === null) {
+      this.#state = State.ChunkLine;
+      this.#chunk = Chunk.Size;
+      this.#chunkSize = 0;
+      this.#sizeDigits = 0;
+      this.#extLength = 0;
+      this.#trailers = EMPTY_TRAILERS;
+    } else if (bodyLength > 0) {
+      this.#state = State.Length;
+      this.#remaining = bodyLength;
+    }
+    this.#handler.onHead(head);
+    if (bodyLength === 0) this.#handler.onComplete(EMPTY_TRAILERS);
+  }
+
+  #complete(trailers: string[]): void {
+    this.#state = State.Head;
+    this.#sectionSize = 0;
+    this.#trailers = EMPTY_TRAILERS;
+    this.#handler.onComplete(trailers);
+  }
+
+  /** `chunk-size [ chunk-ext ] CRLF` (RFC 9112 §7.1), byte by byte so it may arrive in any pieces. */
+  #chunkLine(b: Buffer, off: number, end: number): number {
+    let st = this.#chunk;
+    let size = this.#chunkSize;
+    const max = this.#limits.maxBodySize - this.#received;
+    while (off < end) {
+      const c = b[off++]!;
+      if (st >= Chunk.SizeWS && st <= Chunk.ExtPostValue && ++this.#extLength > this.#limits.maxChunkExtension) {
+        throw new ParseError(413, `chunk extensions longer than ${this.#limits.maxChunkExtension} bytes`);
+      }
+      switch (st) {
+        case Chunk.Size: {
+          const d = HEX[c]!;
+          if (d >= 0) {
+            size = size * 16 + d;
+            if (size > max) throw new ParseError(413, `request body exceeds the limit of ${this.#limits.maxBodySize} bytes`);
+            this.#sizeDigits++;
+            continue;
+          }
+          if (this.#sizeDigits === 0) throw bad('invalid chunk size');
+          if (c === CR) st = Chunk.LF;
+          else if (c === 0x3b) st = Chunk.ExtPreName;
+          else if (c === SP || c === HTAB) st = Chunk.SizeWS;
+          else throw bad('invalid chunk size');
+          continue;
+        }
+        case Chunk.SizeWS:
+          if (c === 0x3b) st = Chunk.ExtPreName;
+          else if (c !== SP && c !== HTAB) throw bad('whitespace after a chunk size must lead to an extension');
+          continue;
+        case Chunk.ExtPreName:
+          if (TCHAR[c] === 1) st = Chunk.ExtName;
+          else if (c !== SP && c !== HTAB) throw bad('invalid chunk extension');
+          continue;
+        case Chunk.ExtName:
+          if (TCHAR[c] === 1) continue;
+          if (c === 0x3d) st = Chunk.ExtPreValue;
+          else if (c === 0x3b) st = Chunk.ExtPreName;
+          else if (c === SP || c === HTAB) st = Chunk.ExtPostName;
+          else if (c === CR) st = Chunk.LF;
+          else throw bad('invalid chunk extension');
+          continue;
+        case Chunk.ExtPostName:
+          if (c === 0x3d) st = Chunk.ExtPreValue;
+          else if (c === 0x3b) st = Chunk.ExtPreName;
+          else if (c !== SP && c !== HTAB) throw bad('invalid chunk extension');
+          continue;
+        case Chunk.ExtPreValue:
+          if (c === 0x22) st = Chunk.ExtQuoted;
+          else if (TCHAR[c] === 1) st = Chunk.ExtToken;
+          else if (c !== SP && c !== HTAB) throw bad('invalid chunk extension value');
+          continue;
+        case Chunk.ExtToken:
+          if (TCHAR[c] === 1) continue;
+          if (c === 0x3b) st = Chunk.ExtPreName;
+          else if (c === SP || c === HTAB) st = Chunk.ExtPostValue;
+          else if (c === CR) st = Chunk.LF;
+          else throw bad('invalid chunk extension value');
+          continue;
+        case Chunk.ExtQuoted:
+          if (c === 0x22) st = Chunk.ExtAfterQuote;
+          else if (c === 0x5c) st = Chunk.ExtQuotedEscape;
+          else if (c < 0x20 ? c !== HTAB : c === 0x7f) throw bad('invalid byte in a quoted chunk extension');
+          continue;
+        case Chunk.ExtQuotedEscape:
+          if (c < 0x20 ? c !== HTAB : c === 0x7f) throw bad('invalid escape in a quoted chunk extension');
+          st = Chunk.ExtQuoted;
+          continue;
+        case Chunk.ExtAfterQuote:
+          if (c === 0x3b) st = Chunk.ExtPreName;
+          else if (c === SP || c === HTAB) st = Chunk.ExtPostValue;
+          else if (c === CR) st = Chunk.LF;
+          else throw bad('invalid chunk extension');
+          continue;
+        case Chunk.ExtPostValue:
+          if (c === 0x3b) st = Chunk.ExtPreName;
+          else if (c !== SP && c !== HTAB) throw bad('invalid chunk extension');
+          continue;
+        case Chunk.LF:
+          if (c !== LF) throw bad('bare CR in a chunk line');
+          this.#received += size;
+          if (size === 0) {
+            this.#state = State.Trailers;
+            this.#trailers = [];
+            this.#sectionSize = 0;
+          } else {
+            this.#state = State.ChunkData;
+            this.#remaining = size;
+          }
+          return off;
+      }
+    }
+    this.#chunk = st;
+    this.#chunkSize = size;
+    return off;
+  }
+
+
+}
+
+/** Framing and routing fields may not appear in a trailer section (RFC 9110 §6.5.1). */
+function checkTrailers(trailers: readonly string[]): void {
+  for (let i = 0; i < trailers.length; i += 2) {
+    const name = trailers[i]!.toLowerCase();
+    if (name === 'content-length' || name === 'transfer-encoding' || name === 'host') {
+      throw bad(`${trailers[i]} is not allowed in a trailer section`);
+    }
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The bundled HTTP/1.1 server: `serve(app, options)` listens on TCP (plain or TLS) or a unix socket
+ * and serves the app through the gateway core, with its own strict parser.
+ */
+
+import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REQUEST_TARGET } from '../environ.js';
+import { Gateway, type GatewayOptions } from '../gateway.js';
+import { encodeScriptName } from '../script-name.js';
+import type { AppLike } from '../types.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './parser.js';
+
+export interface ServeOptions extends GatewayOptions {
+  /** Address to listen on. Default `'127.0.0.1'`; `'0.0.0.0'` or `'::'` for every interface. */
+  host?: string | undefined;
+  /** TCP port. Default 8080; 0 picks a free one (read it from `address()`). */
+  port?: number | undefined;
+  /** A unix socket path to listen on instead of host/port. */
+  path?: string | undefined;
+  /** PEM private key and certificate: when both are given the server speaks TLS (`wsgi.url_scheme` https). */
+  key?: string | Buffer | undefined;
+  cert?: string | Buffer | undefined;
+  /** Further TLS options (ca, passphrase, ciphers, ALPN...) for `tls.createServer`. */
+  tls?: tls.TlsOptions | undefined;
+  /** URL path prefix the app is mounted at (SCRIPT_NAME); requests outside it get 404. Default `''`. */
+  scriptName?: string | undefined;
+  /** Largest header section in bytes, request line included (431 above). Default 16 KiB. */
+  maxHeaderSize?: number | undefined;
+  /** Most header fields per request (431 above). Default 128. */
+  maxHeaderCount?: number | undefined;
+  /** Longest chunk extension run on one chunk line (413 above). Default 1 KiB. */
+  maxChunkExtension?: number | undefined;
+  /** Time for a request head to arrive, from its first byte or the connection's start (slowloris). Default 10 s. */
+  headerTimeout?: number | undefined;
+  /** Time a keep-alive connection may sit idle between requests. Default 5 s. */
+  keepAliveTimeout?: number | undefined;
+  /** Time for a request body to arrive once its head is in (408 after). Default 300 s. */
+  requestTimeout?: number | undefined;
+  /** Connections served at once; further ones are closed on arrival. Default 10 000. */
+  maxConnections?: number | undefined;
+  /** On close(), how long requests in progress may take before they are aborted. Default 10 s. */
+  shutdownGrace?: number | undefined;
+  /** listen() backlog. */
+  backlog?: number | undefined;
+}
+
+export interface NsgiServer {
+  /** Where the server listens: host, port and family, or the unix socket path. */
+  address(): AddressInfo | string;
+  /** The URL to reach the server at (`http://127.0.0.1:8080`, or the socket path). */
+  readonly url: string;
+  /** Connections currently open. */
+  readonly connections: number;
+  /**
+   * Stops accepting, closes idle connections, lets requests in progress finish (their responses
+   * close the connection), and after `grace` ms aborts the rest (their `nsgi.signal` fires).
+   * Resolves once every connection is gone. Calling it again returns the same promise.
+   */
+  close(grace?: number): Promise<void>;
+  /** The underlying net.Server (or tls.Server). */
+  readonly server: net.Server;
+  readonly gateway: Gateway;
+}
+
+function positive(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!(typeof v === 'number' && v > 0)) throw new RangeError(`${name} must be a number > 0, got ${String(v)}`);
+  return v;
+}
+
+class ServerContext implements ConnectionContext {
+  readonly gateway: Gateway;
+  readonly limits: ParserLimits;
+  readonly scriptName: string | undefined;
+  readonly headerTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly requestTimeout: number;
+  now = Date.now();
+  closing = false;
+  readonly conns = new Set<Connection>();
+  onEmpty: (() => void) | undefined = undefined;
+
+  constructor(gateway: Gateway, o: ServeOptions) {
+    this.gateway = gateway;
+    this.limits = {
+      maxRequestTarget: o.maxRequestTarget ?? DEFAULT_MAX_REQUEST_TARGET,
+      maxBodySize: o.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+      maxHeaderSize: positive('maxHeaderSize', o.maxHeaderSize, DEFAULT_PARSER_LIMITS.maxHeaderSize),
+      maxHeaderCount: positive('maxHeaderCount', o.maxHeaderCount, DEFAULT_PARSER_LIMITS.maxHeaderCount),
+      maxChunkExtension: positive('maxChunkExtension', o.maxChunkExtension, DEFAULT_PARSER_LIMITS.maxChunkExtension),
+    };
+    this.scriptName = encodeScriptName(o.scriptName);
+    this.headerTimeout = positive('headerTimeout', o.headerTimeout, 10_000);
+    this.keepAliveTimeout = positive('keepAliveTimeout', o.keepAliveTimeout, 5_000);
+    this.requestTimeout = positive('requestTimeout', o.requestTimeout, 300_000);
+  }
+
+  forget(conn: Connection): void {
+    this.conns.delete(conn);
+    if (this.conns.size === 0) this.onEmpty?.();
+  }
+
+  /** Advances the clock and applies every connection's deadline. */
+  tick(): void {
+    const now = (this.now = Date.now());
+    for (const conn of this.conns) conn.checkDeadline(now);
+  }
+}
+
+/** Starts the server; resolves once it listens. */
+export async function serve(app: AppLike, options: ServeOptions = {}): Promise<NsgiServer> {
+  const gateway = new Gateway(app, options);
+  const ctx = new ServerContext(gateway, options);
+  const secure = options.key !== undefined || options.cert !== undefined;
+  if (secure && (options.key === undefined || options.cert === undefined)) {
+    throw new TypeError('TLS needs both key and cert (PEM); give both, or neither for plain HTTP');
+  }
+  const maxConnections = positive('maxConnections', options.maxConnections, 10_000);
+  const shutdownGrace = options.shutdownGrace ?? 10_000;
+  if (!(shutdownGrace >= 0)) throw new RangeError(`shutdownGrace must be a number >= 0, got ${String(options.shutdownGrace)}`);
+
+  const accept = (socket: net.Socket) => {
+    if (ctx.closing) {
+      socket.destroy();
+      return;
+    }
+    ctx.conns.add(new Connection(ctx, socket, secure));
+  };
+  let server: net.Server;
+  if (secure) {
+    server = tls.createServer({ ...options.tls, key: options.key, cert: options.cert, allowHalfOpen: true }, accept);
+    server.on('tlsClientError', () => {}); // a failed handshake is the client's problem, not a server error
+  } else {
+    server = net.createServer({ allowHalfOpen: true }, accept);
+  }
+  server.maxConnections = maxConnections;
+
+  // One timer for every deadline of every connection, instead of a timer per request.
+  const step = Math.max(50, Math.min(1000, Math.min(ctx.headerTimeout, ctx.keepAliveTimeout, ctx.requestTimeout) / 4));
+  const ticker = setInterval(() => ctx.tick(), step).unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const done = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (options.path !== undefined) server.listen({ path: options.path, backlog: options.backlog }, done);
+    else server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080, backlog: options.backlog }, done);
+  }).catch((err: unknown) => {
+    clearInterval(ticker);
+    throw err;
+  });
+  server.on('error', (err) => process.stderr.write(`nsgi: server error: ${String(err)}\n`));
+
+  let closing: Promise<void> | undefined;
+  const address = () => server.address() as AddressInfo | string;
+  const handle: NsgiServer = {
+    address,
+    get url() {
+      const a = address();
+      if (typeof a === 'string') return a;
+      const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      return `${secure ? 'https' : 'http'}://${host}:${a.port}`;
+    },
+    get connections() {
+      return ctx.conns.size;
+    },
+    server,
+    gateway,
+    close(grace = shutdownGrace) {
+      closing ??= new Promise<void>((resolve) => {
+        ctx.closing = true;
+        let serverClosed = false;
+        let force: NodeJS.Timeout | undefined;
+        const finish = () => {
+          if (!serverClosed || ctx.conns.size > 0) return;
+          clearTimeout(force);
+          clearInterval(ticker);
+          resolve();
+        };
+        ctx.onEmpty = finish;
+        server.close(() => {
+          serverClosed = true;
+          finish();
+        });
+        for (const conn of [...ctx.conns]) conn.shutdown();
+        force = setTimeout(() => {
+          for (const conn of [...ctx.conns]) conn.forceClose();
+        }, grace).unref();
+      });
+      return closing;
+    },
+  };
+  return handle;
+}
