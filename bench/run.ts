@@ -25,6 +25,7 @@ interface ServerDef {
 const SERVERS: ServerDef[] = [
   { name: 'native-node', script: 'bench/servers/native-node.ts', baseline: 'native-node' },
   { name: 'nsgi-node', script: 'bench/servers/nsgi-node.ts', baseline: 'native-node' },
+  { name: 'nsgi-raw', script: 'bench/servers/nsgi-raw.ts', baseline: 'native-node' },
   { name: 'native-express', script: 'bench/servers/native-express.ts', baseline: 'native-express' },
   { name: 'nsgi-express', script: 'bench/servers/nsgi-express.ts', baseline: 'native-express' },
   { name: 'native-fastify', script: 'bench/servers/native-fastify.ts', baseline: 'native-fastify' },

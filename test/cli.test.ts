@@ -147,8 +147,9 @@ describe('nsgi serve', () => {
     [['serve', 'test/fixtures/apps/not-an-app.mjs'], 1, /export "app" of .*: a number is not an nsgi app: give a function/],
     [['serve', 'test/fixtures/apps/broken.mjs'], 1, /failed to load "test\/fixtures\/apps\/broken\.mjs": SyntaxError/],
     [['serve', 'package.json'], 1, /must end in \.ts, \.mts, \.js or \.mjs/],
-    [['serve', 'examples/v1.ts', '--server', 'raw'], 2, /--server raw is not available in this version of nsgi yet/],
-    [['serve', 'examples/v1.ts', '--server', 'apache'], 2, /--server must be one of node, raw, express, fastify/],
+    [['serve', 'examples/v1.ts', '--server', 'apache'], 2, /--server must be one of raw, node, express, fastify/],
+    [['serve', 'examples/v1.ts', '--workers', '0'], 2, /--workers must be a whole number of processes from 1 to 1024, got 0/],
+    [['serve', 'nope/missing.ts', '--workers', '2'], 1, /cannot find the app file "nope\/missing\.ts"/],
     [['serve', 'examples/v1.ts', '--port', 'http'], 2, /--port must be a whole number/],
     [['serve', 'examples/v1.ts', '--mount', 'app/'], 2, /--mount must be a path that starts with '\/'/],
     [['serve'], 2, /missing the app file/],
@@ -161,6 +162,52 @@ describe('nsgi serve', () => {
       assert.match(r.stderr(), message);
     });
   }
+
+  it('--server node serves the same app through node:http', async () => {
+    const s = await serve(['examples/index.ts', '--server', 'node']);
+    try {
+      const res = await fetch(`${s.url}/dispatch/cat`);
+      assert.equal(await res.text(), 'This is cat!');
+      assert.match(s.stdout(), /with --server node at/);
+    } finally {
+      assert.equal(await stop(s), 0);
+    }
+  });
+
+  it('--workers 2 serves from two processes, replaces a killed worker, and stops on SIGTERM', async () => {
+    const s = await serve(['test/fixtures/apps/pid.mjs', '--workers', '2', '--no-access-log']);
+    try {
+      assert.match(s.stdout(), /with --server raw and 2 workers at/);
+      const seen = async (n: number) => {
+        const pids = new Set<number>();
+        for (let i = 0; i < n; i++) {
+          // A new connection each time, so the kernel spreads them over the workers.
+          const res = await fetch(s.url + '/', { headers: { Connection: 'close' } });
+          const [pid, multiprocess] = (await res.text()).split(' ');
+          assert.equal(multiprocess, 'true');
+          pids.add(Number(pid));
+        }
+        return pids;
+      };
+      const before = await seen(40);
+      assert.ok(before.size >= 1);
+      const victim = [...before][0]!;
+      process.kill(victim, 'SIGKILL');
+      const deadline = Date.now() + 10000;
+      let after = new Set<number>();
+      while (Date.now() < deadline) {
+        await sleep(200);
+        after = await seen(20).catch(() => new Set<number>());
+        if (after.size === 2 && !after.has(victim)) break;
+      }
+      assert.ok(!after.has(victim), 'the killed worker no longer answers');
+      assert.equal(after.size, 2, 'a replacement worker serves beside the survivor');
+      assert.match(s.stderr(), new RegExp(`worker ${victim} died \\(SIGKILL\\); starting a new one`));
+    } finally {
+      assert.equal(await stop(s), 0);
+    }
+    assert.match(s.stdout(), /stopping 2 workers/);
+  });
 
   it('reports a port in use', async () => {
     const s = await serve(['examples/v1.ts']);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `nsgi` command line: `nsgi serve <file>[:<export>] [options]`. */
 
+import cluster, { type Worker } from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { encodeScriptName } from '../script-name.js';
 import { VERSION } from '../version.js';
@@ -16,8 +17,10 @@ Serves an nsgi app. <file> is a .ts, .mts, .js or .mjs module; the app is its ex
 Options:
   --host <addr>            address to listen on (default 127.0.0.1)
   --port <n>               port to listen on, 0 for any free port (default 8080)
-  --server <name>          node (default), express or fastify; raw is not available yet
+  --server <name>          raw (default: the bundled strict HTTP/1.1 server), node, express or fastify
   --mount <prefix>         serve the app under a path prefix, e.g. /app (SCRIPT_NAME)
+  --workers <n>            run n processes sharing the port (node:cluster); a worker that dies is
+                           replaced; wsgi.multiprocess is true (default 1: a single process)
   --no-access-log          do not print a line per request
   --shutdown-timeout <s>   on SIGINT/SIGTERM, seconds to let in-flight requests finish (default 10)
   -h, --help               show this help
@@ -32,6 +35,7 @@ interface ServeArgs {
   mount: string;
   accessLog: boolean;
   shutdownTimeout: number;
+  workers: number;
 }
 
 function parseServeArgs(argv: string[]): ServeArgs {
@@ -44,7 +48,8 @@ function parseServeArgs(argv: string[]): ServeArgs {
       options: {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '8080' },
-        server: { type: 'string', default: 'node' },
+        server: { type: 'string', default: 'raw' },
+        workers: { type: 'string', default: '1' },
         mount: { type: 'string', default: '' },
         'shutdown-timeout': { type: 'string', default: '10' },
       },
@@ -62,31 +67,48 @@ function parseServeArgs(argv: string[]): ServeArgs {
   if (!(server in SERVERS)) throw new CliError(`--server must be one of ${Object.keys(SERVERS).join(', ')}; got ${JSON.stringify(server)}`, 2);
   const shutdownTimeout = Number(values['shutdown-timeout']);
   if (!(shutdownTimeout >= 0)) throw new CliError(`--shutdown-timeout must be a number of seconds, got ${values['shutdown-timeout']}`, 2);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
+    throw new CliError(`--workers must be a whole number of processes from 1 to 1024, got ${values.workers}`, 2);
+  }
   let mount = values.mount!;
   try {
     mount = encodeScriptName(mount, '--mount') === undefined ? '' : mount;
   } catch (err) {
     throw new CliError((err as Error).message, 2);
   }
-  return { spec: positionals[0]!, host: values.host!, port, server, mount, accessLog, shutdownTimeout };
+  return { spec: positionals[0]!, host: values.host!, port, server, mount, accessLog, shutdownTimeout, workers };
 }
 
 async function serve(argv: string[]): Promise<void> {
   const args = parseServeArgs(argv);
+  if (args.workers > 1 && cluster.isPrimary) {
+    // Fail fast in the primary on what every worker would fail on (a missing file or export).
+    await loadApp(args.spec);
+    supervise(args);
+    return;
+  }
   const loaded = await loadApp(args.spec);
   const running: RunningServer = await SERVERS[args.server]!(loaded.app, {
     host: args.host,
     port: args.port,
     mount: args.mount,
+    multiprocess: args.workers > 1,
     onResponse: args.accessLog ? (record) => process.stdout.write(formatAccessLine(record)) : undefined,
   });
-  process.stdout.write(
-    `nsgi ${VERSION}: serving ${loaded.file} (export ${loaded.exportName}) with --server ${args.server} at ${running.url}${args.mount}/\n`,
-  );
+  if (cluster.isPrimary) {
+    process.stdout.write(
+      `nsgi ${VERSION}: serving ${loaded.file} (export ${loaded.exportName}) with --server ${args.server} at ${running.url}${args.mount}/\n`,
+    );
+  } else {
+    process.send?.({ nsgi: 'listening', url: running.url, file: loaded.file, exportName: loaded.exportName });
+  }
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
+      // A worker hears Ctrl-C from the terminal and SIGTERM from its primary: one shutdown is enough.
+      if (!cluster.isPrimary) return;
       process.stdout.write(`nsgi: ${signal} again, dropping open connections\n`);
       running.forceClose();
       process.exit(1);
@@ -106,6 +128,59 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** A worker that dies sooner than this after starting counts as a crash loop. */
+const QUICK_DEATH_MS = 1000;
+
+/**
+ * The primary of `--workers n`: forks the workers (they share the listening port), replaces one
+ * that dies, and on SIGINT/SIGTERM passes the signal on and exits once every worker has finished.
+ */
+function supervise(args: ServeArgs): void {
+  let stopping = false;
+  let announced = false;
+  let quickDeaths = 0;
+  const started = new Map<Worker, number>();
+  const fork = () => started.set(cluster.fork(), Date.now());
+  cluster.on('message', (_worker, msg: { nsgi?: string; url?: string; file?: string; exportName?: string }) => {
+    if (msg?.nsgi !== 'listening' || announced) return;
+    announced = true;
+    process.stdout.write(
+      `nsgi ${VERSION}: serving ${msg.file} (export ${msg.exportName}) with --server ${args.server} and ${args.workers} workers ` +
+        `at ${msg.url}${args.mount}/\n`,
+    );
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    const since = started.get(worker) ?? 0;
+    started.delete(worker);
+    if (stopping) {
+      if (started.size === 0) {
+        process.stdout.write('nsgi: stopped\n');
+        process.exit(0);
+      }
+      return;
+    }
+    quickDeaths = Date.now() - since < QUICK_DEATH_MS ? quickDeaths + 1 : 0;
+    if (quickDeaths >= 5) {
+      process.stderr.write('nsgi: workers keep dying right after they start; giving up (see the errors above)\n');
+      process.exit(1);
+    }
+    process.stderr.write(`nsgi: worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}); starting a new one\n`);
+    fork();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      for (const worker of started.keys()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`nsgi: ${signal} received, stopping ${started.size} workers (up to ${args.shutdownTimeout}s)\n`);
+    for (const worker of started.keys()) worker.process.kill('SIGTERM');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  for (let i = 0; i < args.workers; i++) fork();
 }
 
 async function main(argv: string[]): Promise<void> {

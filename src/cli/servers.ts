@@ -24,18 +24,17 @@ export interface RunningServer {
 
 export type ServerStarter = (app: AppLike, options: StartOptions) => Promise<RunningServer>;
 
+/** The error of a failed listen, saying what to change. */
+function listenError(err: NodeJS.ErrnoException, options: StartOptions): CliError {
+  if (err.code === 'EADDRINUSE') return new CliError(`${options.host}:${options.port} is already in use; pick another port with --port`);
+  if (err.code === 'EACCES') return new CliError(`no permission to listen on ${options.host}:${options.port}; use a port above 1023`);
+  return new CliError(`cannot listen on ${options.host}:${options.port}: ${err.message}`);
+}
+
 /** Listens on the host and port, with errors that say what to change, and wraps the server for the CLI. */
 async function run(server: http.Server, options: StartOptions): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') {
-        reject(new CliError(`${options.host}:${options.port} is already in use; pick another port with --port`));
-      } else if (err.code === 'EACCES') {
-        reject(new CliError(`no permission to listen on ${options.host}:${options.port}; use a port above 1023`));
-      } else {
-        reject(new CliError(`cannot listen on ${options.host}:${options.port}: ${err.message}`));
-      }
-    });
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, options)));
     server.listen(options.port, options.host, () => resolve());
   });
   const addr = server.address() as AddressInfo;
@@ -130,13 +129,24 @@ const startFastify: ServerStarter = async (app, options) => {
   return run(fastify.server, options);
 };
 
-const unavailable = (name: string, issue: string): ServerStarter => async () => {
-  throw new CliError(`--server ${name} is not available in this version of nsgi yet (${issue}); use --server node`, 2);
+const startRaw: ServerStarter = async (app, options) => {
+  const { serve } = await import('../server/serve.js');
+  let server;
+  try {
+    server = await serve(app, { ...options, scriptName: options.mount });
+  } catch (err) {
+    throw listenError(err as NodeJS.ErrnoException, options);
+  }
+  return {
+    url: server.url,
+    close: (graceMs) => server.close(graceMs),
+    forceClose: () => void server.close(0),
+  };
 };
 
 export const SERVERS: Readonly<Record<string, ServerStarter>> = {
+  raw: startRaw,
   node: startNode,
-  raw: unavailable('raw', 'the bundled raw-socket server is not part of this release'),
   express: startExpress,
   fastify: startFastify,
 };

@@ -62,6 +62,28 @@ function currentDate(): string {
   return dateLine;
 }
 
+/** The last head serialized, with what it was made from. */
+interface HeadMemo {
+  code: number;
+  reason: string;
+  flags: number;
+  date: string;
+  /** The header names and values, copied: the app may change its list afterwards. */
+  fields: string[];
+  text: string;
+}
+let lastHead: HeadMemo = { code: 0, reason: '', flags: 0, date: '', fields: [], text: '' };
+
+function sameHeaders(fields: string[], headers: ResponseHeaders): boolean {
+  const n = headers.length;
+  if (fields.length !== n * 2) return false;
+  for (let i = 0; i < n; i++) {
+    const h = headers[i]!;
+    if (h[0] !== fields[2 * i] || h[1] !== fields[2 * i + 1]) return false;
+  }
+  return true;
+}
+
 type Latin1Writer = { latin1Write(s: string, offset: number): number };
 
 /** The head (a latin-1 string) and `body` in one buffer, so both leave in a single write. */
@@ -168,21 +190,32 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
     // response, where it would be read as the next request: close instead.
     const unsentBody = h.expectContinue && !this.continueSent && !this.bodyDone;
     this.close = framing.close || !h.keepAlive || this.#conn.mustClose || unsentBody;
+    this.#chunked = framing.chunked;
+    const flags = (framing.chunked ? 1 : 0) | (this.close ? 2 : this.#http10 ? 4 : 0);
+    const date = currentDate();
+    const m = lastHead;
+    // Apps answer most requests with the same status and headers: reuse the serialized head.
+    if (m.code === code && m.flags === flags && m.date === date && m.reason === reason && sameHeaders(m.fields, headers)) {
+      this.#pendingHead = m.text;
+      return;
+    }
     let s = `HTTP/1.1 ${code} ${reason}\r\n`;
-    let date = true;
+    let hasDate = false;
+    const fields: string[] = new Array(headers.length * 2);
     for (let i = 0; i < headers.length; i++) {
       const [name, value] = headers[i]!;
-      if (name.length === 4 && (name === 'Date' || name.toLowerCase() === 'date')) date = false;
+      fields[2 * i] = name;
+      fields[2 * i + 1] = value;
+      if (name.length === 4 && (name === 'Date' || name.toLowerCase() === 'date')) hasDate = true;
       s += `${name}: ${value}\r\n`;
     }
-    if (date) s += currentDate();
-    if (framing.chunked) {
-      this.#chunked = true;
-      s += 'Transfer-Encoding: chunked\r\n';
-    }
+    if (!hasDate) s += date;
+    if (framing.chunked) s += 'Transfer-Encoding: chunked\r\n';
     if (this.close) s += 'Connection: close\r\n';
     else if (this.#http10) s += 'Connection: keep-alive\r\n';
-    this.#pendingHead = s + '\r\n';
+    s += '\r\n';
+    lastHead = { code, reason, flags, date, fields, text: s };
+    this.#pendingHead = s;
   }
 
   write(chunk: Bytes): boolean {
@@ -315,8 +348,7 @@ export class Connection implements ParserHandler {
     const socket = this.#socket;
     const parser = this.#parser;
     this.#feeding = true;
-    // Responses produced while this data is parsed (pipelining) leave in one write.
-    socket.cork();
+    let corked = false;
     try {
       let off = 0;
       while (off < buf.length) {
@@ -328,6 +360,11 @@ export class Connection implements ParserHandler {
             socket.pause();
             break;
           }
+          if (off > 0 && !corked) {
+            // Pipelined requests: their responses leave together, in one write.
+            corked = true;
+            socket.cork();
+          }
         }
         off = parser.execute(buf, off);
       }
@@ -335,7 +372,7 @@ export class Connection implements ParserHandler {
       this.#parseError(err);
     } finally {
       this.#feeding = false;
-      if (!socket.destroyed) socket.uncork();
+      if (corked && !socket.destroyed) socket.uncork();
     }
   }
 
