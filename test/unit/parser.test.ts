@@ -1,0 +1,111 @@
+/** The request parser on its own: any split of the same bytes gives the same events. */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { DEFAULT_PARSER_LIMITS, ParseError, RequestParser, type ParserLimits } from '../../src/server/parser.js';
+
+const LIMITS: ParserLimits = { ...DEFAULT_PARSER_LIMITS, maxBodySize: 1_000_000, maxHeaderSize: 4096, maxRequestTarget: 1024 };
+
+/** Everything the parser reports for `pieces`, fed in order, with body bytes joined per message. */
+function events(pieces: Buffer[]): string[] {
+  const out: string[] = [];
+  let body: Buffer[] = [];
+  const parser = new RequestParser(LIMITS, {
+    onHead: (h) => out.push(`head ${h.method} ${h.target} ${h.httpVersion} ${JSON.stringify(h.rawHeaders)} ${h.bodyLength} ${h.keepAlive} ${h.expectContinue}`),
+    onBody: (c) => body.push(Buffer.from(c)),
+    onComplete: (t) => {
+      out.push(`body ${Buffer.concat(body).toString('latin1')}`, `end ${JSON.stringify(t)}`);
+      body = [];
+    },
+  });
+  try {
+    for (const piece of pieces) {
+      let off = 0;
+      while (off < piece.length) off = parser.execute(piece, off);
+    }
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    out.push(`error ${err.status}`);
+  }
+  return out;
+}
+
+const VALID = [
+  'GET / HTTP/1.1\r\nHost: h\r\n\r\n',
+  '\r\nGET /a?b=c HTTP/1.0\r\nConnection: keep-alive\r\nX: \t y \r\n\r\n',
+  'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world',
+  'POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a="b\\"c" ; d\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n',
+  'OPTIONS * HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok',
+  'get http://example.com/x HTTP/1.1\r\nHost: example.com\r\nX-Obs: caf\xe9\r\n\r\n',
+];
+
+const INVALID = [
+  'GET / HTTP/1.1\r\nHost : h\r\n\r\n',
+  'GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n',
+  'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX',
+  'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;a\rb\r\nabc\r\n',
+  'GET / HTTP/2.0\r\nHost: h\r\n\r\n',
+  'GET /\n',
+];
+
+const latin1 = (s: string) => Buffer.from(s, 'latin1');
+
+describe('request parser', () => {
+  it('gives the same events for every split of a message into two pieces, valid or not', () => {
+    for (const text of [...VALID, ...INVALID]) {
+      const bytes = latin1(text);
+      const whole = events([bytes]);
+      for (let i = 1; i < bytes.length; i++) {
+        assert.deepEqual(events([bytes.subarray(0, i), bytes.subarray(i)]), whole, `split at ${i} of ${JSON.stringify(text)}`);
+      }
+    }
+  });
+
+  it('gives the same events fed one byte at a time', () => {
+    for (const text of [...VALID, ...INVALID]) {
+      const bytes = latin1(text);
+      const single = [...bytes].map((b) => Buffer.from([b]));
+      assert.deepEqual(events(single), events([bytes]), JSON.stringify(text));
+    }
+  });
+
+  it('property: any partition of a pipeline of requests parses identically', () => {
+    const message = fc.constantFrom(...VALID, ...INVALID);
+    fc.assert(
+      fc.property(fc.array(message, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 20 }), (messages, cuts) => {
+        const bytes = latin1(messages.join(''));
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const pieces: Buffer[] = [];
+        let from = 0;
+        for (const p of points) {
+          pieces.push(bytes.subarray(from, p));
+          from = p;
+        }
+        pieces.push(bytes.subarray(from));
+        assert.deepEqual(events(pieces), events([bytes]));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: arbitrary bytes never throw anything but a ParseError, whatever the split', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), (arr, cut) => {
+        const bytes = Buffer.from(arr);
+        const i = cut % (bytes.length + 1);
+        assert.deepEqual(events([bytes.subarray(0, i), bytes.subarray(i)]), events([bytes]));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('reports the head, the body and the end of a pipelined message in order, stopping after each message', () => {
+    const bytes = latin1(VALID[0]! + VALID[2]!);
+    const parser = new RequestParser(LIMITS, { onHead() {}, onBody() {}, onComplete() {} });
+    const first = parser.execute(bytes, 0);
+    assert.equal(first, VALID[0]!.length, 'stops at the end of the first message');
+    assert.equal(parser.idle, true);
+    assert.equal(parser.execute(bytes, first), bytes.length);
+  });
+});
