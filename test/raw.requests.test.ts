@@ -22,7 +22,7 @@ const echo: App = async (environ, startResponse) => {
     protocol: environ.SERVER_PROTOCOL,
     host: environ.HTTP_HOST,
     headers: environ['nsgi.raw_headers'],
-    body: body.toString('latin1'),
+    body: Buffer.from(body).toString('latin1'),
   };
   return [Buffer.from(JSON.stringify(seen), 'latin1')];
 };

@@ -109,8 +109,15 @@ class ServerContext implements ConnectionContext {
   }
 }
 
-/** Starts the server; resolves once it listens. */
-export async function serve(app: AppLike, options: ServeOptions = {}): Promise<NsgiServer> {
+/** A server built but not listening, with what serve() needs to run and stop it. */
+interface RawServer {
+  server: net.Server;
+  ctx: ServerContext;
+  secure: boolean;
+  gateway: Gateway;
+}
+
+function build(app: AppLike, options: ServeOptions): RawServer {
   const gateway = new Gateway(app, options);
   const ctx = new ServerContext(gateway, options);
   const secure = options.key !== undefined || options.cert !== undefined;
@@ -118,9 +125,6 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
     throw new TypeError('TLS needs both key and cert (PEM); give both, or neither for plain HTTP');
   }
   const maxConnections = positive('maxConnections', options.maxConnections, 10_000);
-  const shutdownGrace = options.shutdownGrace ?? 10_000;
-  if (!(shutdownGrace >= 0)) throw new RangeError(`shutdownGrace must be a number >= 0, got ${String(options.shutdownGrace)}`);
-
   const accept = (socket: net.Socket) => {
     if (ctx.closing) {
       socket.destroy();
@@ -136,10 +140,31 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
     server = net.createServer({ allowHalfOpen: true }, accept);
   }
   server.maxConnections = maxConnections;
-
   // One timer for every deadline of every connection, instead of a timer per request.
   const step = Math.max(50, Math.min(1000, Math.min(ctx.headerTimeout, ctx.keepAliveTimeout, ctx.requestTimeout) / 4));
-  const ticker = setInterval(() => ctx.tick(), step).unref();
+  let ticker: NodeJS.Timeout | undefined;
+  server.on('listening', () => {
+    clearInterval(ticker);
+    ticker = setInterval(() => ctx.tick(), step).unref();
+  });
+  server.on('close', () => clearInterval(ticker));
+  return { server, ctx, secure, gateway };
+}
+
+/**
+ * The raw server as a plain net.Server (tls.Server with key/cert), not yet listening: for code that
+ * manages listening itself, as with `http.createServer`. Host, port and path options are ignored;
+ * `server.close()` stops accepting and leaves open connections to their timeouts.
+ */
+export function createServer(app: AppLike, options: ServeOptions = {}): net.Server {
+  return build(app, options).server;
+}
+
+/** Starts the server; resolves once it listens. */
+export async function serve(app: AppLike, options: ServeOptions = {}): Promise<NsgiServer> {
+  const { server, ctx, secure, gateway } = build(app, options);
+  const shutdownGrace = options.shutdownGrace ?? 10_000;
+  if (!(shutdownGrace >= 0)) throw new RangeError(`shutdownGrace must be a number >= 0, got ${String(options.shutdownGrace)}`);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -149,9 +174,6 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
     };
     if (options.path !== undefined) server.listen({ path: options.path, backlog: options.backlog }, done);
     else server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080, backlog: options.backlog }, done);
-  }).catch((err: unknown) => {
-    clearInterval(ticker);
-    throw err;
   });
   server.on('error', (err) => process.stderr.write(`nsgi: server error: ${String(err)}\n`));
 
@@ -178,7 +200,6 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
         const finish = () => {
           if (!serverClosed || ctx.conns.size > 0) return;
           clearTimeout(force);
-          clearInterval(ticker);
           resolve();
         };
         ctx.onEmpty = finish;

@@ -6,6 +6,7 @@ import Fastify from 'fastify';
 import { nsgiFrameworkErrors, nsgiPlugin } from '../../adapters/fastify.js';
 import { toExpress } from '../../adapters/express.js';
 import { toNodeListener } from '../../adapters/node.js';
+import { createServer } from '../../src/server/index.js';
 import type { AppLike } from '../../src/types.js';
 
 export interface HostOptions {
@@ -17,10 +18,16 @@ export interface HostOptions {
 
 export interface Host {
   name: string;
+  /** A server supertest can listen on and close per request. */
   server(app: AppLike, options?: HostOptions): http.Server;
 }
 
 export const HOSTS: readonly Host[] = [
+  {
+    name: 'the raw server',
+    // supertest only needs listen(), address() and close(), which a net.Server has.
+    server: (app, { mount, trustProxy } = {}) => createServer(app, { scriptName: mount, trustProxy }) as http.Server,
+  },
   {
     name: 'node:http',
     server: (app, { mount, trustProxy } = {}) => http.createServer(toNodeListener(app, { scriptName: mount, trustProxy })),
