@@ -4,7 +4,7 @@
  * core 1. Cases run in interleaved rounds and every ratio is against the native baseline measured
  * in the same run.
  *
- *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,64k,echo] [--servers nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
+ *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,pipelined,64k,echo] [--servers nsgi-raw,nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
  */
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -37,10 +37,13 @@ interface CaseDef {
   path: string;
   method: 'GET' | 'POST';
   body?: Buffer;
+  /** Requests each connection sends before reading the responses (HTTP/1.1 pipelining). */
+  pipeline?: number;
 }
 
 const CASES: CaseDef[] = [
   { name: 'hello', path: '/hello', method: 'GET' },
+  { name: 'pipelined', path: '/hello', method: 'GET', pipeline: 10 },
   { name: '64k', path: '/64k', method: 'GET' },
   { name: 'echo', path: '/echo', method: 'POST', body: Buffer.alloc(4096, 'p') },
 ];
@@ -117,6 +120,15 @@ function rssMiB(pid: number): number {
 }
 
 function wrkLuaFor(c: CaseDef): string | undefined {
+  if (c.pipeline !== undefined) {
+    const file = `${root}bench/results/${c.name}.lua`;
+    writeFileSync(
+      file,
+      `init = function(args)\n  local r = {}\n  for i = 1, ${c.pipeline} do r[i] = wrk.format("${c.method}", "${c.path}") end\n  req = table.concat(r)\nend\n` +
+        `request = function() return req end\n`,
+    );
+    return file;
+  }
   if (c.method === 'GET') return undefined;
   const file = `${root}bench/results/${c.name}.lua`;
   writeFileSync(
@@ -145,6 +157,7 @@ function runAutocannon(url: string, c: CaseDef, seconds: number, connections: nu
   const bin = `${root}node_modules/autocannon/autocannon.js`;
   const args = [bin, '-j', '-c', String(connections), '-d', String(seconds), '-m', c.method];
   if (c.body) args.push('-b', c.body.toString(), '-H', 'Content-Type=text/plain');
+  if (c.pipeline !== undefined) args.push('-p', String(c.pipeline));
   args.push(url);
   const [cmd, a] = pinned(1, process.execPath, args);
   const out = JSON.parse(execFileSync(cmd, a, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as {

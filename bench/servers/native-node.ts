@@ -1,6 +1,6 @@
 /** Baseline: a plain node:http handler. */
 import http from 'node:http';
-import { BIG, echoBody, HELLO, TEXT } from './payloads.js';
+import { BIG, countUpload, echoBody, HELLO, streamDownload, TEXT } from './payloads.js';
 import { listen } from './listen.js';
 
 const server = http.createServer((req, res) => {
@@ -16,7 +16,14 @@ const server = http.createServer((req, res) => {
     case '/echo':
       echoBody(req, res);
       return;
+    case '/upload':
+      countUpload(req, res);
+      return;
     default:
+      if (req.url?.startsWith('/download?bytes=')) {
+        streamDownload(Number(req.url.slice(16)), res);
+        return;
+      }
       res.writeHead(404, { 'Content-Length': 0 });
       res.end();
   }
