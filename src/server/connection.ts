@@ -48,7 +48,7 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 /** Bodies up to this size are copied into the head's buffer so the response leaves in one write. */
-const MERGE_LIMIT = 16 * 1024;
+const MERGE_LIMIT = 1024;
 
 let dateLine = '';
 let dateExpires = 0;

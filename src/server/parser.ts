@@ -115,6 +115,8 @@ for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
 for (let c = 0; c < 6; c++) HEX[0x41 + c] = HEX[0x61 + c] = 10 + c;
 
 const EMPTY_TRAILERS: string[] = [];
+/** Bytes decoded at first when looking for the lines of a head or trailer section. */
+const HEAD_WINDOW = 1024;
 
 type Latin1 = { latin1Slice(start: number, end: number): string };
 /** The bytes as a native string, one character per byte (Buffer's own fast path). */
@@ -160,14 +162,21 @@ export function isValidHost(v: string): boolean {
   return true;
 }
 
+/** `name` equals the lower-case token `lower` ignoring ASCII case, without allocating. */
 function lowerEquals(name: string, lower: string): boolean {
-  return name.length === lower.length && (name === lower || name.toLowerCase() === lower);
+  const n = lower.length;
+  if (name.length !== n) return false;
+  // Setting bit 0x20 lowers A-Z; no other tchar maps onto a letter or '-' that way.
+  for (let i = 0; i < n; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
 }
 
 export class RequestParser {
   readonly #limits: ParserLimits;
   readonly #handler: ParserHandler;
   readonly #maxRequestLine: number;
+  /** The most bytes a head or trailer section can span before a limit refuses it. */
+  readonly #maxSection: number;
 
   #state = State.Head;
   /** Bytes of an incomplete line (head or trailers), waiting for the rest. */
@@ -181,6 +190,17 @@ export class RequestParser {
   #version: '1.0' | '1.1' = '1.1';
   #sawRequestLine = false;
   #raw: string[] = [];
+  /** The section being parsed, decoded once: bytes #textStart to #textEnd of the current buffer. */
+  #text = '';
+  #textStart = 0;
+  #textEnd = 0;
+  // What the fields parsed so far say about framing and persistence.
+  #hosts = 0;
+  #contentLength: string | undefined = undefined;
+  #transferEncoding: string | undefined = undefined;
+  #expect: string | undefined = undefined;
+  #close = false;
+  #keepAlive = false;
 
   // Body.
   #remaining = 0;
@@ -197,6 +217,7 @@ export class RequestParser {
     this.#handler = handler;
     // method (a token well past any real one), two spaces, the target, "HTTP/x.y".
     this.#maxRequestLine = limits.maxRequestTarget + 64;
+    this.#maxSection = Math.max(limits.maxHeaderSize, this.#maxRequestLine) + 2;
   }
 
   /** True between messages with no byte of the next one received. */
@@ -283,8 +304,26 @@ export class RequestParser {
    */
   #lines(buf: Buffer, off: number): number {
     const trailers = this.#state === State.Trailers;
+    // One decode of (at most a section's worth of) the bytes, then lines are found and cut in the
+    // string: every Buffer call (indexOf, toString) crosses into C++, which costs more than the
+    // string operations it would save.
+    // Most heads fit the first window; a body that follows is not decoded with them.
+    const base = off;
+    let textEnd = Math.min(buf.length, off + HEAD_WINDOW);
+    let text = latin1(buf, off, textEnd);
+    this.#text = text;
+    this.#textStart = base;
+    this.#textEnd = textEnd;
     for (;;) {
-      const lf = buf.indexOf(LF, off);
+      let lf = text.indexOf('\n', off - base);
+      if (lf === -1 && textEnd < buf.length && textEnd < base + this.#maxSection) {
+        textEnd = Math.min(buf.length, base + this.#maxSection);
+        this.#text = text = latin1(buf, base, textEnd);
+        this.#textEnd = textEnd;
+        lf = text.indexOf('\n', off - base);
+      }
+      if (lf !== -1) lf += base;
+      else if (textEnd < buf.length) lf = buf.indexOf(LF, Math.max(off, textEnd));
       if (lf === -1) {
         this.#keep(buf, off, trailers);
         return -1;
@@ -337,6 +376,13 @@ export class RequestParser {
     this.#pending = Buffer.from(buf.subarray(off));
   }
 
+  /** Bytes `s` to `e` of the section as a native string. */
+  #slice(b: Buffer, s: number, e: number): string {
+    const base = this.#textStart;
+    if (s >= base && e <= this.#textEnd) return this.#text.slice(s - base, e - base);
+    return latin1(b, s, e);
+  }
+
   /** `method SP request-target SP HTTP-version`, exactly (RFC 9112 §3). */
   #requestLine(b: Buffer, s: number, e: number): void {
     let i = s;
@@ -350,7 +396,7 @@ export class RequestParser {
     if (i - t > this.#limits.maxRequestTarget) throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
     if (i === e) throw bad('request line without an HTTP version');
     if (b[i] !== SP) throw bad('invalid byte in the request-target');
-    const target = latin1(b, t, i);
+    const target = this.#slice(b, t, i);
     i++;
     const major = b[i + 5]! - 0x30;
     const minor = b[i + 7]! - 0x30;
@@ -388,7 +434,7 @@ export class RequestParser {
     if (i === e || b[i] !== 0x3a) {
       throw bad(b[i] === SP || b[i] === HTAB ? 'whitespace between a field name and the colon' : 'invalid byte in a field name');
     }
-    const name = latin1(b, s, i);
+    const name = this.#slice(b, s, i);
     i++;
     while (i < e && (b[i] === SP || b[i] === HTAB)) i++;
     let ve = e;
@@ -399,53 +445,61 @@ export class RequestParser {
         throw bad(`invalid byte 0x${c.toString(16).padStart(2, '0')} in the value of ${name}`);
       }
     }
-    into.push(name, latin1(b, i, ve));
+    const value = this.#slice(b, i, ve);
+    into.push(name, value);
+    if (into === this.#raw) this.#note(name, value);
+  }
+
+  /** Notes the fields that decide framing and persistence, as they are parsed. */
+  #note(name: string, value: string): void {
+    switch (name.length) {
+      case 4:
+        if (lowerEquals(name, 'host')) {
+          if (++this.#hosts > 1) throw bad('more than one Host header');
+          if (!isValidHost(value)) throw bad(`invalid Host ${JSON.stringify(value.slice(0, 100))}`);
+        }
+        return;
+      case 14:
+        if (lowerEquals(name, 'content-length')) {
+          if (this.#contentLength !== undefined) throw bad('more than one Content-Length header');
+          this.#contentLength = value;
+        }
+        return;
+      case 17:
+        if (lowerEquals(name, 'transfer-encoding')) {
+          this.#transferEncoding = this.#transferEncoding === undefined ? value : `${this.#transferEncoding}, ${value}`;
+        }
+        return;
+      case 10:
+        if (lowerEquals(name, 'connection')) {
+          if (value === 'keep-alive') this.#keepAlive = true;
+          else if (value === 'close') this.#close = true;
+          else for (const token of value.split(',')) {
+            const t = token.trim().toLowerCase();
+            if (t === 'close') this.#close = true;
+            else if (t === 'keep-alive') this.#keepAlive = true;
+          }
+        }
+        return;
+      case 6:
+        if (lowerEquals(name, 'expect')) this.#expect = this.#expect === undefined ? value : `${this.#expect}, ${value}`;
+        return;
+    }
   }
 
   /** Applies the header rules that decide framing and persistence, then reports the head. */
   #finishHead(): void {
     const raw = this.#raw;
     const http11 = this.#version === '1.1';
-    let hosts = 0;
-    let contentLength: string | undefined;
-    let transferEncoding: string | undefined;
-    let close = false;
-    let keepAlive = false;
-    let expect: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      const value = raw[i + 1]!;
-      switch (name.length) {
-        case 4:
-          if (lowerEquals(name, 'host')) {
-            hosts++;
-            if (hosts > 1) throw bad('more than one Host header');
-            if (!isValidHost(value)) throw bad(`invalid Host ${JSON.stringify(value.slice(0, 100))}`);
-          }
-          break;
-        case 14:
-          if (lowerEquals(name, 'content-length')) {
-            if (contentLength !== undefined) throw bad('more than one Content-Length header');
-            contentLength = value;
-          }
-          break;
-        case 17:
-          if (lowerEquals(name, 'transfer-encoding')) transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-          break;
-        case 10:
-          if (lowerEquals(name, 'connection')) {
-            for (const token of value.split(',')) {
-              const t = token.trim().toLowerCase();
-              if (t === 'close') close = true;
-              else if (t === 'keep-alive') keepAlive = true;
-            }
-          }
-          break;
-        case 6:
-          if (lowerEquals(name, 'expect')) expect = expect === undefined ? value : `${expect}, ${value}`;
-          break;
-      }
-    }
+    const hosts = this.#hosts;
+    const contentLength = this.#contentLength;
+    const transferEncoding = this.#transferEncoding;
+    const close = this.#close;
+    const keepAlive = this.#keepAlive;
+    const expect = this.#expect;
+    this.#hosts = 0;
+    this.#contentLength = this.#transferEncoding = this.#expect = undefined;
+    this.#close = this.#keepAlive = false;
     if (http11 && hosts === 0) throw bad('HTTP/1.1 request without a Host header');
     let bodyLength: number | null = 0;
     if (transferEncoding !== undefined) {
