@@ -51,14 +51,16 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 const MERGE_LIMIT = 1024;
 
 let dateLine = '';
-let dateExpires = 0;
-/** `Date: <IMF-fixdate>\r\n`, recomputed once a second. */
-function currentDate(): string {
+let dateTimer: NodeJS.Timeout | undefined;
+/** Recomputes the Date line, then again just after the next second starts. */
+function refreshDate(): void {
   const now = Date.now();
-  if (now >= dateExpires) {
-    dateLine = `Date: ${new Date(now).toUTCString()}\r\n`;
-    dateExpires = now - (now % 1000) + 1000;
-  }
+  dateLine = `Date: ${new Date(now).toUTCString()}\r\n`;
+  dateTimer = setTimeout(refreshDate, 1001 - (now % 1000)).unref();
+}
+/** `Date: <IMF-fixdate>\r\n`, kept current by a timer rather than a clock read per response. */
+function currentDate(): string {
+  if (dateTimer === undefined) refreshDate();
   return dateLine;
 }
 
