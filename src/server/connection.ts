@@ -329,11 +329,6 @@ export class Connection implements ParserHandler {
     return this.#noMore || this.#ctx.closing;
   }
 
-  /** True when no request is in progress (a partial head counts as idle, as it does for shutdown). */
-  get idle(): boolean {
-    return this.#exchange === undefined;
-  }
-
   // Input
 
   #onData(chunk: Buffer): void {
