@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { RequestAbort } from '../src/abort.js';
+import { drained } from '../src/drain.js';
 import { ClientDisconnectedError } from '../src/errors.js';
 import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
 import type { RequestInfo } from '../src/environ.js';
@@ -151,17 +152,7 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
   }
 
   drain(): Promise<void> {
-    const res = this.res;
-    if (!res.writableNeedDrain || res.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    return drained(this.res);
   }
 
   end(reuse: boolean, last?: Bytes): void {

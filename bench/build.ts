@@ -1,5 +1,5 @@
 /** What the benchmark scripts share: the project root and compiling the servers to plain JavaScript. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -7,4 +7,19 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 /** Compiles src, adapters and bench/servers into bench/.build, so servers run as users would run them. */
 export function buildServers(): void {
   execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.bench.json`], { stdio: 'inherit' });
+}
+
+/** Starts a benchmark server process and resolves with the port it reports ("ready <port>"). */
+export async function spawnServer(name: string, cmd: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, PORT: '0', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /ready (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready`)));
+  });
+  return { child, port };
 }

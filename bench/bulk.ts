@@ -5,11 +5,11 @@
  *   npm run bench:bulk -- [--size-mib 1024] [--servers nsgi-raw,nsgi-node,native-node]
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { buildServers, root } from './build.js';
+import { buildServers, root, spawnServer } from './build.js';
 
 const SCRIPTS: Record<string, string> = {
   'native-node': 'bench/servers/native-node.js',
@@ -17,21 +17,8 @@ const SCRIPTS: Record<string, string> = {
   'nsgi-raw': 'bench/servers/nsgi-raw.js',
 };
 
-async function start(name: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [`${root}bench/.build/${SCRIPTS[name]}`], {
-    env: { ...process.env, PORT: '0', NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
-  });
-  return { child, port };
+function start(name: string): Promise<{ child: ChildProcess; port: number }> {
+  return spawnServer(name, process.execPath, [`${root}bench/.build/${SCRIPTS[name]}`]);
 }
 
 function peakMiB(pid: number): number {

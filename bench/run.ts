@@ -7,10 +7,10 @@
  *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,pipelined,64k,echo] [--servers nsgi-raw,nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
  */
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { buildServers, root } from './build.js';
+import { buildServers, root, spawnServer } from './build.js';
 
 
 interface ServerDef {
@@ -93,19 +93,8 @@ function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
 }
 
 async function startServer(def: ServerDef): Promise<{ child: ChildProcess; port: number }> {
-  const compiled = `bench/.build/${def.script.replace(/\.ts$/, '.js')}`;
-  const [cmd, args] = pinned(0, process.execPath, [compiled]);
-  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, PORT: '0', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`${def.name} exited with ${code} before it was ready`)));
-  });
-  return { child, port };
+  const [cmd, args] = pinned(0, process.execPath, [`bench/.build/${def.script.replace(/\.ts$/, '.js')}`]);
+  return spawnServer(def.name, cmd, args);
 }
 
 /** The server's resident set size, in MiB (the whole process, so the process tree under taskset is skipped). */

@@ -9,6 +9,7 @@ import { RequestAbort } from '../abort.js';
 import type { RequestInfo } from '../environ.js';
 import { ClientDisconnectedError, HttpError, ServerShutdownError } from '../errors.js';
 import type { Framing, Gateway, ResponseSink } from '../gateway.js';
+import { drained } from '../drain.js';
 import { EMPTY_SOURCE, type BodySource } from '../input.js';
 import type { Bytes, ResponseHeaders } from '../types.js';
 import { ParseError, RequestParser, type ParserHandler, type ParserLimits, type RequestHead } from './parser.js';
@@ -244,17 +245,7 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
   }
 
   drain(): Promise<void> {
-    const socket = this.#socket;
-    if (!socket.writableNeedDrain || socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        resolve();
-      };
-      socket.on('drain', done);
-      socket.on('close', done);
-    });
+    return drained(this.#socket);
   }
 
   end(reuse: boolean, last?: Bytes): void {
