@@ -315,6 +315,21 @@ describe('raw server: connections', () => {
     }
   });
 
+  it('reports a refused request to onResponse with its request line when that was valid', async () => {
+    const records: Array<[string, string, number]> = [];
+    const onResponse = (r: { method: string; target: string; status: number }) => void records.push([r.method, r.target, r.status]);
+    await withServer(hello, { onResponse }, async (port) => {
+      for (const bytes of ['POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n', 'GET  / HTTP/1.1\r\n\r\n']) {
+        const sock = await connect(port);
+        const closed = closedAfter(sock);
+        sock.resume();
+        sock.write(bytes);
+        await closed;
+      }
+    });
+    assert.deepEqual(records, [['POST', '/x', 400], ['-', '-', 400]]);
+  });
+
   it('refuses options that cannot work, naming the fix', async () => {
     await assert.rejects(serve(hello, { port: 0, key: 'x' }), /TLS needs both key and cert/);
     await assert.rejects(serve(hello, { port: 0, headerTimeout: 0 }), /headerTimeout must be a number > 0/);

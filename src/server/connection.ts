@@ -433,11 +433,10 @@ export class Connection implements ParserHandler {
       if (ex.ended) this.#closeSoon();
       return;
     }
-    const summary = { method: '-', target: '-', httpVersion: '1.1', remoteAddress: this.#peers.remoteAddress };
+    const line = this.#parser.requestLine ?? { method: '-', target: '-', httpVersion: '1.1' as const };
+    const summary = { ...line, remoteAddress: this.#peers.remoteAddress };
     const sink = new Exchange(this, this.#socket, {
-      method: '-',
-      target: '-',
-      httpVersion: '1.1',
+      ...line,
       rawHeaders: [],
       bodyLength: 0,
       keepAlive: false,

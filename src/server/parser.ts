@@ -225,6 +225,11 @@ export class RequestParser {
     return this.#state === State.Head && !this.#sawRequestLine && this.#pending === undefined;
   }
 
+  /** The request line of the head being parsed, once it has been read (for logging a refusal). */
+  get requestLine(): { method: string; target: string; httpVersion: '1.0' | '1.1' } | undefined {
+    return this.#sawRequestLine ? { method: this.#method, target: this.#target, httpVersion: this.#version } : undefined;
+  }
+
   /** True while a request's head has been parsed and its body is still arriving. */
   get inBody(): boolean {
     return this.#state !== State.Head;
