@@ -73,9 +73,9 @@ interface HeadMemo {
   date: string;
   /** The header names and values, copied: the app may change its list afterwards. */
   fields: string[];
-  text: string;
+  bytes: Buffer;
 }
-let lastHead: HeadMemo = { code: 0, reason: '', flags: 0, date: '', fields: [], text: '' };
+let lastHead: HeadMemo = { code: 0, reason: '', flags: 0, date: '', fields: [], bytes: Buffer.alloc(0) };
 
 function sameHeaders(fields: string[], headers: ResponseHeaders): boolean {
   const n = headers.length;
@@ -87,12 +87,10 @@ function sameHeaders(fields: string[], headers: ResponseHeaders): boolean {
   return true;
 }
 
-type Latin1Writer = { latin1Write(s: string, offset: number): number };
-
-/** The head (a latin-1 string) and `body` in one buffer, so both leave in a single write. */
-function joined(head: string, body: Bytes): Buffer {
+/** The head and `body` in one buffer, so both leave in a single write. */
+function joined(head: Buffer, body: Bytes): Buffer {
   const buf = Buffer.allocUnsafe(head.length + body.length);
-  (buf as unknown as Latin1Writer).latin1Write(head, 0);
+  buf.set(head, 0);
   buf.set(body, head.length);
   return buf;
 }
@@ -109,11 +107,11 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
   /** The response must close the connection. */
   close = false;
   continueSent = false;
-  #queue: Buffer[] = [];
+  #queue: Buffer[] | undefined = undefined;
   #queued = 0;
   #error: unknown = undefined;
   #waiter: { resolve(c: Bytes | null): void; reject(e: unknown): void } | undefined = undefined;
-  #pendingHead: string | undefined = undefined;
+  #pendingHead: Buffer | undefined = undefined;
   #chunked = false;
   #http10: boolean;
 
@@ -140,7 +138,7 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
       w.resolve(chunk);
       return;
     }
-    this.#queue.push(chunk);
+    (this.#queue ??= []).push(chunk);
     this.#queued += chunk.length;
     if (this.#queued >= BODY_HIGH_WATER) this.#conn.pauseBody();
   }
@@ -165,8 +163,9 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
   }
 
   next(): Promise<Bytes | null> {
-    if (this.#queue.length > 0) {
-      const chunk = this.#queue.shift()!;
+    const queue = this.#queue;
+    if (queue !== undefined && queue.length > 0) {
+      const chunk = queue.shift()!;
       this.#queued -= chunk.length;
       if (this.#queued < BODY_HIGH_WATER / 2) this.#conn.resumeBody();
       return Promise.resolve(chunk);
@@ -179,11 +178,11 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
     });
   }
 
-  sendContinue = (): void => {
+  sendContinue(): void {
     if (this.continueSent || this.ended || this.#socket.destroyed) return;
     this.continueSent = true;
     this.#socket.write(CONTINUE);
-  };
+  }
 
   // ResponseSink: the head is kept until the first bytes of the body, so both leave in one write.
 
@@ -199,7 +198,7 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
     const m = lastHead;
     // Apps answer most requests with the same status and headers: reuse the serialized head.
     if (m.code === code && m.flags === flags && m.date === date && m.reason === reason && sameHeaders(m.fields, headers)) {
-      this.#pendingHead = m.text;
+      this.#pendingHead = m.bytes;
       return;
     }
     let s = `HTTP/1.1 ${code} ${reason}\r\n`;
@@ -217,8 +216,9 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
     if (this.close) s += 'Connection: close\r\n';
     else if (this.#http10) s += 'Connection: keep-alive\r\n';
     s += '\r\n';
-    lastHead = { code, reason, flags, date, fields, text: s };
-    this.#pendingHead = s;
+    const bytes = Buffer.from(s, 'latin1');
+    lastHead = { code, reason, flags, date, fields, bytes };
+    this.#pendingHead = bytes;
   }
 
   write(chunk: Bytes): boolean {
@@ -227,9 +227,9 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
     const head = this.#pendingHead;
     this.#pendingHead = undefined;
     if (this.#chunked) {
-      const size = `${head ?? ''}${chunk.length.toString(16)}\r\n`;
       socket.cork();
-      socket.write(size, 'latin1');
+      if (head !== undefined) socket.write(head);
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
       socket.write(chunk);
       const ok = socket.write(CRLF);
       socket.uncork();
@@ -238,7 +238,7 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
     if (head === undefined) return socket.write(chunk);
     if (chunk.length <= MERGE_LIMIT) return socket.write(joined(head, chunk));
     socket.cork();
-    socket.write(head, 'latin1');
+    socket.write(head);
     const ok = socket.write(chunk);
     socket.uncork();
     return ok;
@@ -259,7 +259,7 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
       } else if (last !== undefined && last.length > 0) {
         this.write(last);
       } else if (this.#pendingHead !== undefined) {
-        socket.write(this.#pendingHead, 'latin1');
+        socket.write(this.#pendingHead);
         this.#pendingHead = undefined;
       }
     }
@@ -386,7 +386,7 @@ export class Connection implements ParserHandler {
       errors: undefined,
       body: head.bodyLength === 0 ? EMPTY_SOURCE : ex,
       abort: ex,
-      sendContinue: head.expectContinue ? ex.sendContinue : undefined,
+      sendContinue: head.expectContinue ? () => ex.sendContinue() : undefined,
     };
     this.#ctx.gateway.handle(info, ex)?.catch((err: unknown) => {
       process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);

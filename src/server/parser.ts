@@ -137,6 +137,17 @@ function bad(message: string): ParseError {
   return new ParseError(400, message);
 }
 
+/** isValidHost on bytes `s` to `e` of `b`: the common forms (a name or IPv4 address, a port) without a string. */
+function isValidHostBytes(b: Buffer, s: number, e: number): boolean {
+  let i = s;
+  while (i < e && b[i] !== 0x3a) {
+    if (REG_NAME[b[i]!] !== 1) return b[s] === 0x5b ? isValidHost(latin1(b, s, e)) : false;
+    i++;
+  }
+  for (i++; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return b[s] === 0x5b ? isValidHost(latin1(b, s, e)) : false;
+  return true;
+}
+
 /** True for a valid Host field value: `uri-host [ ":" port ]`, empty allowed (RFC 9112 §3.2, RFC 9110 §7.2). */
 export function isValidHost(v: string): boolean {
   const n = v.length;
@@ -452,18 +463,20 @@ export class RequestParser {
     }
     const value = this.#slice(b, i, ve);
     into.push(name, value);
-    if (into === this.#raw) this.#note(name, value);
+    if (into === this.#raw) {
+      // Host is in every request: checked on the bytes, ahead of the general switch.
+      if (name.length === 4 && lowerEquals(name, 'host')) {
+        if (++this.#hosts > 1) throw bad('more than one Host header');
+        if (!isValidHostBytes(b, i, ve)) throw bad(`invalid Host ${JSON.stringify(value.slice(0, 100))}`);
+      } else {
+        this.#note(name, value);
+      }
+    }
   }
 
   /** Notes the fields that decide framing and persistence, as they are parsed. */
   #note(name: string, value: string): void {
     switch (name.length) {
-      case 4:
-        if (lowerEquals(name, 'host')) {
-          if (++this.#hosts > 1) throw bad('more than one Host header');
-          if (!isValidHost(value)) throw bad(`invalid Host ${JSON.stringify(value.slice(0, 100))}`);
-        }
-        return;
       case 14:
         if (lowerEquals(name, 'content-length')) {
           if (this.#contentLength !== undefined) throw bad('more than one Content-Length header');
