@@ -63,15 +63,24 @@ class ReplyExchange extends NodeExchange {
   /** The app gave a Content-Type: Fastify adds one to a buffer that has none, so such bodies go as a stream. */
   #typed = false;
 
-  constructor(request: FastifyRequest, reply: FastifyReply, forwardErrors: boolean) {
+  readonly #watchSignal: boolean;
+
+  constructor(request: FastifyRequest, reply: FastifyReply, forwardErrors: boolean, watchSignal: boolean) {
     super(request.raw, reply.raw);
     this.#reply = reply;
     this.#forwardErrors = forwardErrors;
+    this.#watchSignal = watchSignal;
   }
 
-  /** Besides the connection closing, Fastify's own `request.signal` (client gone, handler timeout) aborts the app. */
+  /**
+   * Besides the connection closing, Fastify's own `request.signal` aborts the app when Fastify's
+   * `handlerTimeout` fires. Only then is it read: otherwise it would only repeat the close already
+   * watched for, and reading it makes Fastify create an AbortController and a listener per request,
+   * which halved req/s on a 4 KiB POST echo.
+   */
   protected override startWatching(): void {
     super.startWatching();
+    if (!this.#watchSignal) return;
     const signal = (this.#reply.request as { signal?: AbortSignal }).signal;
     if (signal === undefined || this.aborted || this.res.writableFinished) return;
     const onAbort = (): void => {
@@ -252,6 +261,8 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
     );
   }
   const gateway = new Gateway(app, { ...rest, maxBodySize: options.maxBodySize ?? fastify.initialConfig.bodyLimit });
+  // Our routes take no options of their own, so a handler timeout can only be the server's.
+  const watchSignal = ((fastify.initialConfig as { handlerTimeout?: number }).handlerTimeout ?? 0) > 0;
   const prefix = encodeScriptName(fastify.prefix, 'the plugin prefix') ?? '';
 
   // The body stays on the wire for the app: no parser here reads it, whatever its type.
@@ -270,7 +281,7 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
     if (!routed.startsWith(prefix) && routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
       scriptName = routed.slice(0, prefix.length);
     }
-    const exchange = hijack ? new HijackedExchange(raw, reply.raw) : new ReplyExchange(request, reply, forwardErrors);
+    const exchange = hijack ? new HijackedExchange(raw, reply.raw) : new ReplyExchange(request, reply, forwardErrors, watchSignal);
     if (hijack) {
       reply.hijack();
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);

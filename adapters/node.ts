@@ -159,7 +159,7 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     const res = this.res;
     if (last === undefined) res.end();
     else res.end(last);
-    if (!reuse) res.socket?.destroySoon();
+    if (!reuse && res.socket !== null) closeSoon(res.socket);
   }
 
   abortResponse(): void {
@@ -172,10 +172,19 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     // Flush what was already written, then close without completing the message: the client sees a
     // truncated response. A client that does not read is cut off after a grace period.
     socket.uncork();
-    socket.destroySoon();
+    closeSoon(socket);
     const timer = setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
     socket.once('close', () => clearTimeout(timer));
   }
+}
+
+/**
+ * Closes a socket once what was written has been flushed. A stand-in socket (Fastify's inject(),
+ * light-my-request) may lack destroySoon(); it has nothing to flush.
+ */
+function closeSoon(socket: Socket): void {
+  if (typeof socket.destroySoon === 'function') socket.destroySoon();
+  else socket.destroy?.();
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import cors from '@fastify/cors';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import request from 'supertest';
 import { nsgiPlugin } from '../adapters/fastify.js';
 import type { App, Environ } from '../src/types.js';
@@ -24,8 +24,12 @@ const hello = (text: string): App => (_env, sr) => {
   return [Buffer.from(text)];
 };
 
-async function withFastify(setup: (f: FastifyInstance) => PromiseLike<unknown> | void, fn: (f: FastifyInstance) => Promise<void>): Promise<void> {
-  const fastify = Fastify();
+async function withFastify(
+  setup: (f: FastifyInstance) => PromiseLike<unknown> | void,
+  fn: (f: FastifyInstance) => Promise<void>,
+  options: FastifyServerOptions = {},
+): Promise<void> {
+  const fastify = Fastify(options);
   try {
     await setup(fastify);
     await fastify.ready();
@@ -123,6 +127,29 @@ describe('Fastify plugin', () => {
         assert.equal(closed, 1);
         assert.ok(pulled <= 1);
       },
+    );
+  });
+
+  it("Fastify's handlerTimeout reaches the app through request.signal: nsgi.signal aborts, close() runs once", async () => {
+    let closed = 0;
+    let reason: unknown;
+    const waits: App = async (environ: Environ, sr) => {
+      const signal = environ['nsgi.signal'];
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      reason = signal.reason;
+      sr('200 OK', [['Content-Type', 'text/plain']]);
+      return { *[Symbol.iterator]() {}, close: () => void closed++ };
+    };
+    await withFastify(
+      (f) => f.register(nsgiPlugin, { app: waits, prefix: '/w' }),
+      async (f) => {
+        const res = await f.inject({ method: 'GET', url: '/w/' });
+        assert.equal(res.statusCode, 503);
+        for (let i = 0; i < 100 && closed === 0; i++) await sleep(10);
+        assert.equal((reason as { code?: string }).code, 'FST_ERR_HANDLER_TIMEOUT');
+        assert.equal(closed, 1);
+      },
+      { handlerTimeout: 100 } as FastifyServerOptions,
     );
   });
 
