@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppLike } from '../../src/types.js';
 import type { GatewayOptions } from '../../src/gateway.js';
+import { validate, type LintError } from '../../src/middleware/validate.js';
 
 export interface ServerHandle {
   port: number;
@@ -44,4 +45,25 @@ export class LogCapture {
   clear(): void {
     this.lines = [];
   }
+}
+
+/**
+ * The factory with every app wrapped in `validate`, checking the server: a server-side violation
+ * (environ, wsgi.input, startResponse, how the body is iterated and closed) fails the test when the
+ * server closes. App-side ones are expected: many cases send deliberately broken apps.
+ */
+export function linted(factory: ServerFactory): ServerFactory {
+  return async (app, options) => {
+    const found: LintError[] = [];
+    const handle = await factory(validate(app, { onViolation: (e) => e.side === 'server' && found.push(e) }), options);
+    return {
+      port: handle.port,
+      close: async () => {
+        await handle.close();
+        // close() is due right after the response; give a late one its turn before judging.
+        await new Promise((r) => setTimeout(r, 20));
+        if (found.length > 0) throw new Error(`the server broke the interface:\n${found.map((e) => e.message).join('\n')}`);
+      },
+    };
+  };
 }

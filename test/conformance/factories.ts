@@ -1,0 +1,51 @@
+/** Every server the conformance suite runs on, as a factory: the test files and the lint matrix share them. */
+
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Fastify from 'fastify';
+import { toExpress } from '../../adapters/express.js';
+import { nsgiFrameworkErrors, nsgiPlugin } from '../../adapters/fastify.js';
+import { createNodeServer } from '../../adapters/node.js';
+import { serve } from '../../src/server/index.js';
+import { listening, type ServerFactory } from './harness.js';
+
+export const rawFactory: ServerFactory = async (app, { mount, ...options }) => {
+  const server = await serve(app, { ...options, scriptName: mount, host: '127.0.0.1', port: 0 });
+  const address = server.address();
+  if (typeof address === 'string') throw new Error('expected a TCP address');
+  return { port: address.port, close: () => server.close(0) };
+};
+
+export const nodeFactory: ServerFactory = async (app, { mount, ...options }) =>
+  listening(createNodeServer(app, { ...options, scriptName: mount }) as Server);
+
+/** The app mounted in an Express app the usual way; the suite's trustProxy becomes Express's 'trust proxy'. */
+export const expressFactory: ServerFactory = async (app, { mount, trustProxy, ...options }) => {
+  const web = express();
+  if (trustProxy !== undefined) web.set('trust proxy', trustProxy);
+  web.use(mount || '/', toExpress(app, { ...options, expressTrustProxy: trustProxy !== undefined }));
+  const server = http.createServer(web);
+  // Lets the app's first read of wsgi.input send `100 Continue`, as on node:http.
+  server.on('checkContinue', web);
+  return listening(server);
+};
+
+/** The app registered with the plugin; the suite's log goes to Fastify's logger, trustProxy to Fastify's. */
+export const fastifyFactory: ServerFactory = async (app, { mount, trustProxy, errorLog, ...options }) => {
+  const fastify = Fastify({
+    // Paths Fastify's router cannot decode (%FF) still reach the app, as the README recommends.
+    frameworkErrors: nsgiFrameworkErrors,
+    trustProxy: trustProxy as boolean | string | undefined,
+    logger: errorLog === undefined ? false : { level: 'error', stream: { write: (line: string) => errorLog.write(`${String((JSON.parse(line) as { msg?: string }).msg)}\n`) } },
+  });
+  await fastify.register(nsgiPlugin, { app, prefix: mount, trustProxy, ...options });
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    port: (fastify.server.address() as AddressInfo).port,
+    close: async () => {
+      fastify.server.closeAllConnections();
+      await fastify.close();
+    },
+  };
+};
