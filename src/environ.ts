@@ -120,7 +120,7 @@ export function compileEnvironOptions(o: EnvironOptions): CompiledEnvironOptions
   };
 }
 
-function compileTrust(t: EnvironOptions['trustProxy']): CompiledEnvironOptions['trust'] {
+export function compileTrust(t: EnvironOptions['trustProxy']): CompiledEnvironOptions['trust'] {
   if (t === undefined || t === false) return undefined;
   if (t === true) return () => true;
   if (typeof t === 'function') return t;
@@ -237,7 +237,7 @@ const lastEntries: HeaderEntry[] = [];
 const MEMO_POSITIONS = 64;
 
 
-function mappedAddress(addr: string): string {
+export function mappedAddress(addr: string): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
 
