@@ -2,7 +2,8 @@
  * `router`: dispatch on method and path. Patterns are matched segment by segment against PATH_INFO;
  * `:name` takes one segment, a final `*` takes the rest. The parameters go in `environ['nsgi.route']`.
  * A path no pattern matches is 404; a path matched only for other methods is 405 with `Allow`; HEAD
- * is served by the GET route (its body is not sent: the route runs until it has started the response).
+ * is served by the GET route, which sees a GET (REQUEST_METHOD is rewritten, `nsgi.route.head` set) and
+ * whose body is not sent: the route runs until it has started the response, then its body is closed.
  */
 
 import { toApp } from '../app-forms.js';
@@ -16,6 +17,8 @@ export interface RouteMatch {
   route: string;
   /** `{ id: '42' }`; a final `*` is under `'*'`. Values are PATH_INFO text (decoded, native strings). */
   params: Record<string, string>;
+  /** True when a HEAD request is answered by this GET route: the app sees REQUEST_METHOD 'GET'. */
+  head?: boolean;
 }
 
 export interface RouterOptions {
@@ -127,7 +130,9 @@ export function router(routes: Readonly<Record<string, AppLike>>, options: Route
       if (method === 'HEAD' && getRoute === undefined && route.methods.has('GET')) getRoute = { route, params };
     }
     if (getRoute !== undefined) {
-      environ['nsgi.route'] = { route: getRoute.route.key, params: getRoute.params } satisfies RouteMatch;
+      environ['nsgi.route'] = { route: getRoute.route.key, params: getRoute.params, head: true } satisfies RouteMatch;
+      // The route answers the GET it was written for; the router leaves out the body.
+      environ.REQUEST_METHOD = 'GET';
       return headOf(getRoute.route.app, environ, startResponse);
     }
     if (allowed.size === 0) return fallback(environ, startResponse);

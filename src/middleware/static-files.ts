@@ -5,6 +5,7 @@
  * through `wsgi.file_wrapper`, block by block, never whole into memory.
  */
 
+import type { Stats } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import etag from 'etag';
@@ -93,7 +94,7 @@ export function staticFiles(root: string, options: StaticFilesOptions = {}): App
   const blockSize = options.blockSize ?? 64 * 1024;
   let realBase: Promise<string> | undefined;
 
-  const find = async (environ: Environ): Promise<{ path: string; size: number; mtime: Date } | undefined> => {
+  const find = async (environ: Environ): Promise<{ path: string; size: number; mtime: Date; stats: Stats } | undefined> => {
     let path = localPath(base, environ.PATH_INFO || '/');
     if (path === undefined) return undefined;
     let info = await stat(path).catch(() => undefined);
@@ -107,7 +108,7 @@ export function staticFiles(root: string, options: StaticFilesOptions = {}): App
     realBase ??= realpath(base);
     const [real, top] = await Promise.all([realpath(path), realBase]);
     if (real !== top && !real.startsWith(top + sep)) return undefined;
-    return { path: real, size: info.size, mtime: info.mtime };
+    return { path: real, size: info.size, mtime: info.mtime, stats: info };
   };
 
   return async (environ, startResponse) => {
@@ -116,7 +117,7 @@ export function staticFiles(root: string, options: StaticFilesOptions = {}): App
     const file = await find(environ);
     if (file === undefined) return fallthrough(environ, startResponse);
 
-    const tag = etag({ size: file.size, mtime: file.mtime } as Parameters<typeof etag>[0]);
+    const tag = etag(file.stats);
     const modified = file.mtime.toUTCString();
     const type = mime.contentType(file.path.split(sep).pop() ?? '') || 'application/octet-stream';
     const headers: ResponseHeaders = [
