@@ -6,6 +6,7 @@
 import ipaddr from 'ipaddr.js';
 import { toApp } from '../app-forms.js';
 import type { App, AppLike } from '../types.js';
+import { plainText } from './plain-text.js';
 
 export interface IpFilterOptions {
   /** Only these addresses and ranges get through (e.g. `['127.0.0.1', '10.0.0.0/8', '::1']`). Default: everyone. */
@@ -38,16 +39,8 @@ function matches(addr: ipaddr.IPv4 | ipaddr.IPv6, ranges: Range[]): boolean {
   return ranges.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
 }
 
-const FORBIDDEN = Buffer.from('Forbidden\n');
-
 /** A plain 403. */
-export const forbidden: App = (_environ, startResponse) => {
-  startResponse('403 Forbidden', [
-    ['Content-Type', 'text/plain; charset=utf-8'],
-    ['Content-Length', String(FORBIDDEN.length)],
-  ]);
-  return [FORBIDDEN];
-};
+export const forbidden: App = plainText('403 Forbidden', 'Forbidden\n');
 
 export function ipFilter(app: AppLike, options: IpFilterOptions): App {
   const inner = toApp(app);

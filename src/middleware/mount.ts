@@ -7,17 +7,10 @@ import { toApp } from '../app-forms.js';
 import { encodeNative } from '../native.js';
 import { checkMountPrefix, ownsPath } from '../script-name.js';
 import type { App, AppLike } from '../types.js';
-
-const NOT_FOUND = Buffer.from('Not Found\n');
+import { plainText } from './plain-text.js';
 
 /** Answers 404 Not Found in plain text. */
-export const notFound: App = (_environ, startResponse) => {
-  startResponse('404 Not Found', [
-    ['Content-Type', 'text/plain; charset=utf-8'],
-    ['Content-Length', String(NOT_FOUND.length)],
-  ]);
-  return [NOT_FOUND];
-};
+export const notFound: App = plainText('404 Not Found', 'Not Found\n');
 
 /**
  * `routes` maps path prefixes (`'/dog'`, `'/api/v1'`; Unicode allowed) to apps; `'/'` or `''` is the

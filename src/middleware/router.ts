@@ -10,6 +10,7 @@ import { toApp } from '../app-forms.js';
 import type { App, AppLike, Body, Bytes, Environ, StartResponse } from '../types.js';
 import { closable, relay } from './body.js';
 import { notFound } from './mount.js';
+import { plainText } from './plain-text.js';
 
 /** What `environ['nsgi.route']` holds: the pattern that matched and its parameters. */
 export interface RouteMatch {
@@ -137,12 +138,9 @@ export function router(routes: Readonly<Record<string, AppLike>>, options: Route
     }
     if (allowed.size === 0) return fallback(environ, startResponse);
     if (allowed.has('GET')) allowed.add('HEAD');
-    const text = Buffer.from(`Method Not Allowed: ${method} is not allowed here\n`, 'latin1');
-    startResponse('405 Method Not Allowed', [
-      ['Allow', [...allowed].sort().join(', ')],
-      ['Content-Type', 'text/plain; charset=utf-8'],
-      ['Content-Length', String(text.length)],
-    ]);
-    return method === 'HEAD' ? [] : [text];
+    return plainText('405 Method Not Allowed', `Method Not Allowed: ${method} is not allowed here\n`, [['Allow', [...allowed].sort().join(', ')]])(
+      environ,
+      startResponse,
+    );
   };
 }

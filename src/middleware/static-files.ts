@@ -16,6 +16,7 @@ import { toApp } from '../app-forms.js';
 import { decodeNative } from '../native.js';
 import type { App, AppLike, Bytes, Environ, FileLike, ResponseHeaders } from '../types.js';
 import { notFound } from './mount.js';
+import { plainText } from './plain-text.js';
 
 export interface StaticFilesOptions {
   /** Served for a directory path. Default `'index.html'`; `false` for none. */
@@ -74,14 +75,6 @@ function localPath(root: string, pathInfo: string): string | undefined {
   const full = resolve(root, `.${path}`);
   if (full !== root && !full.startsWith(root + sep)) return undefined;
   return full;
-}
-
-function plain(code: string, text: string, extra: ResponseHeaders = []): App {
-  const body = Buffer.from(text);
-  return (environ, startResponse) => {
-    startResponse(code, [['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(body.length)], ...extra]);
-    return environ.REQUEST_METHOD === 'HEAD' ? [] : [body];
-  };
 }
 
 export function staticFiles(root: string, options: StaticFilesOptions = {}): App {
@@ -147,7 +140,7 @@ export function staticFiles(root: string, options: StaticFilesOptions = {}): App
     if (range !== undefined && rangeValid) {
       const ranges = parseRange(file.size, range, { combine: true });
       if (ranges === -1) {
-        return plain('416 Range Not Satisfiable', 'Range Not Satisfiable\n', [['Content-Range', `bytes */${file.size}`]])(environ, startResponse);
+        return plainText('416 Range Not Satisfiable', 'Range Not Satisfiable\n', [['Content-Range', `bytes */${file.size}`]])(environ, startResponse);
       }
       // One range is served as such; several (or a malformed header) get the whole file, as RFC 9110 allows.
       if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) {
