@@ -9,6 +9,19 @@ export interface BodyWatch {
   closed?(): void | PromiseLike<void>;
 }
 
+/**
+ * True for something a server would accept as a body. Middleware passes anything else on untouched,
+ * so the server reports the app's mistake in its own words.
+ */
+export function isBody(v: unknown): v is Body {
+  return (
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    !(v instanceof Uint8Array) &&
+    (typeof (v as Iterable<Bytes>)[Symbol.iterator] === 'function' || typeof (v as AsyncIterable<Bytes>)[Symbol.asyncIterator] === 'function')
+  );
+}
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 }
@@ -19,6 +32,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  * calls close().
  */
 export function watchBody(body: Body, watch: BodyWatch): Body {
+  if (!isBody(body)) return body;
   let done = false;
   const close = (): void | PromiseLike<void> => {
     if (done) return undefined;
@@ -62,6 +76,15 @@ export function watchBody(body: Body, watch: BodyWatch): Body {
   };
 }
 
+const closedBodies = new WeakSet<object>();
+
+/** Calls a body's close() if it has one, once, whichever path gets there first. */
+export async function closeBody(body: Body): Promise<void> {
+  if (closedBodies.has(body)) return;
+  closedBodies.add(body);
+  if (typeof body.close === 'function') await body.close();
+}
+
 /**
  * Iterates a body as a server would (sync or async), yielding its chunks, and closes it exactly once
  * when the iteration ends, however it ends: for middleware that transforms the chunks itself.
@@ -71,16 +94,25 @@ export async function* relay(body: Body): AsyncGenerator<Bytes, void, undefined>
     if (typeof (body as AsyncIterable<Bytes>)[Symbol.asyncIterator] === 'function') yield* body as AsyncIterable<Bytes>;
     else yield* body as Iterable<Bytes>;
   } finally {
-    if (typeof body.close === 'function') await body.close();
+    await closeBody(body);
   }
 }
 
-/** A generator as a body whose close() ends it (running its `finally`), for the server to call once. */
-export function closable(gen: AsyncGenerator<Bytes, void, undefined>): Body {
+/**
+ * A generator over `source` as a body for the server. Its close() ends the generator (running its
+ * `finally`) and closes `source` too: a generator closed before its first step never runs its
+ * body, so without this a response dropped before iteration would leave the app's body unclosed.
+ */
+export function closable(gen: AsyncGenerator<Bytes, void, undefined>, source: Body): Body {
+  let started = false;
   return {
-    [Symbol.asyncIterator]: () => gen,
+    [Symbol.asyncIterator]: () => {
+      started = true;
+      return gen;
+    },
     close: async () => {
-      await gen.return(undefined);
+      if (started) await gen.return(undefined);
+      await closeBody(source);
     },
   };
 }

@@ -12,7 +12,7 @@ import compressible from 'compressible';
 import Negotiator from 'negotiator';
 import { toApp } from '../app-forms.js';
 import type { App, AppLike, Body, Bytes, ResponseHeaders, StartResponse } from '../types.js';
-import { closable, relay } from './body.js';
+import { closable, isBody, relay } from './body.js';
 
 export interface CompressOptions {
   /** Bodies with a Content-Length below this many bytes are sent as they are. Default 1024. */
@@ -48,6 +48,10 @@ export function compress(app: AppLike, options: CompressOptions = {}): App {
     let coding: Coding | undefined;
     const sr: StartResponse = (status, headers, excInfo) => {
       coding = undefined;
+      // What the server must refuse is left for it to refuse, in its own words.
+      if (typeof status !== 'string' || !Array.isArray(headers) || !headers.every((h) => Array.isArray(h) && typeof h[0] === 'string')) {
+        return startResponse(status, headers, excInfo);
+      }
       const code = Number(status.slice(0, 3));
       const type = header(headers, 'content-type');
       const length = header(headers, 'content-length');
@@ -96,7 +100,7 @@ export function compress(app: AppLike, options: CompressOptions = {}): App {
     };
 
     const wrap = (body: Body): Body => {
-      if (coding === undefined && Array.isArray(body)) return body;
+      if ((coding === undefined && Array.isArray(body)) || !isBody(body)) return body;
       return closable(
         (async function* () {
           try {
@@ -122,6 +126,7 @@ export function compress(app: AppLike, options: CompressOptions = {}): App {
             stream?.destroy();
           }
         })(),
+        body,
       );
     };
     const result = inner(environ, sr);

@@ -8,7 +8,7 @@
 import { toApp } from '../app-forms.js';
 import { formatError } from '../error-stream.js';
 import type { App, AppLike, Body, Bytes, Environ, StartResponse } from '../types.js';
-import { closable, relay } from './body.js';
+import { closable, isBody, relay } from './body.js';
 
 export interface ErrorsOptions {
   /** Show the error and its stack to the client. Never in production: it tells attackers how the app works. */
@@ -51,23 +51,31 @@ export function errors(app: AppLike, options: ErrorsOptions = {}): App {
         return write(data);
       };
     };
-    const run = async function* (): AsyncGenerator<Bytes, void, undefined> {
-      let body: Body;
-      try {
-        body = await inner(environ, tracked);
-      } catch (err) {
-        yield fail(err, startResponse);
-        return;
-      }
-      try {
-        for await (const chunk of relay(body)) {
-          if (chunk.length > 0) sent = true;
-          yield chunk;
-        }
-      } catch (err) {
-        yield fail(err, startResponse);
-      }
-    };
-    return closable(run());
+    const page500 = (err: unknown): Body => [fail(err, startResponse)];
+    const pass = (body: Body): Body =>
+      !isBody(body) ? body : closable(
+        (async function* () {
+          try {
+            for await (const chunk of relay(body)) {
+              if (chunk.length > 0) sent = true;
+              yield chunk;
+            }
+          } catch (err) {
+            yield fail(err, startResponse);
+          }
+        })(),
+        body,
+      );
+    // The app runs now, as the server called it; only its body waits for the server to iterate.
+    let result: Body | PromiseLike<Body>;
+    try {
+      result = inner(environ, tracked);
+    } catch (err) {
+      return page500(err);
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<Body>).then === 'function') {
+      return Promise.resolve(result as PromiseLike<Body>).then(pass, page500);
+    }
+    return pass(result as Body);
   };
 }

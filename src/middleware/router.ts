@@ -8,7 +8,7 @@
 
 import { toApp } from '../app-forms.js';
 import type { App, AppLike, Body, Bytes, Environ, StartResponse } from '../types.js';
-import { closable, relay } from './body.js';
+import { closable, isBody, relay } from './body.js';
 import { notFound } from './mount.js';
 import { plainText } from './plain-text.js';
 
@@ -87,6 +87,7 @@ function headOf(app: App, environ: Environ, startResponse: StartResponse): Body 
     return startResponse(status, headers, excInfo);
   };
   const finish = (body: Body): Body => {
+    if (!isBody(body)) return body;
     if (started) {
       const close = typeof body.close === 'function' ? () => body.close!() : undefined;
       return Object.assign([] as Bytes[], { close });
@@ -99,6 +100,7 @@ function headOf(app: App, environ: Environ, startResponse: StartResponse): Body 
           if (started) return;
         }
       })(),
+      body,
     );
   };
   const result = app(environ, sr);

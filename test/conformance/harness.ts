@@ -5,7 +5,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppLike } from '../../src/types.js';
 import type { GatewayOptions } from '../../src/gateway.js';
-import { validate, type LintError } from '../../src/middleware/validate.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { accessLog, compose, compress, ipFilter, proxyFix, router, staticFiles, validate, type LintError } from '../../src/middleware/index.js';
+
+/** A directory with no files: staticFiles passes every request on. */
+const EMPTY_DIR = mkdtempSync(join(tmpdir(), 'nsgi-empty-'));
 
 export interface ServerHandle {
   port: number;
@@ -63,6 +69,37 @@ export function linted(factory: ServerFactory): ServerFactory {
         // close() is due right after the response; give a late one its turn before judging.
         await new Promise((r) => setTimeout(r, 20));
         if (found.length > 0) throw new Error(`the server broke the interface:\n${found.map((e) => e.message).join('\n')}`);
+      },
+    };
+  };
+}
+
+/**
+ * The factory with every app behind the middleware that pass a request through unchanged when it
+ * asks nothing of them (accessLog, proxyFix with no trusted peer, ipFilter allowing all, a router
+ * with one catch-all route, staticFiles falling through, compress without Accept-Encoding), with
+ * validate outside and inside the stack: the conformance cases must hold through them, and no
+ * lint error may come from the middleware.
+ */
+export function throughMiddleware(factory: ServerFactory): ServerFactory {
+  return async (app, options) => {
+    const found: LintError[] = [];
+    const hook = { onViolation: (e: LintError) => void (e.side === 'server' || e.rule === 'body.block-boundary' ? found.push(e) : undefined) };
+    const stack = compose(
+      (a) => accessLog(a, { stream: { write() {} } }),
+      (a) => proxyFix(a, { trust: ['192.0.2.1'] }),
+      (a) => ipFilter(a, { allow: ['0.0.0.0/0', '::/0'] }),
+      (a) => compress(a),
+      (a) => router({ '/*': a }),
+      (a) => staticFiles(EMPTY_DIR, { fallthrough: a }),
+    );
+    const handle = await factory(validate(stack(validate(app, hook)), hook), options);
+    return {
+      port: handle.port,
+      close: async () => {
+        await handle.close();
+        await new Promise((r) => setTimeout(r, 20));
+        if (found.length > 0) throw new Error(`lint errors through the middleware:\n${found.map((e) => e.message).join('\n')}`);
       },
     };
   };
