@@ -8,7 +8,7 @@ import type { GatewayOptions } from '../../src/gateway.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { accessLog, compose, compress, ipFilter, proxyFix, router, staticFiles, validate, type LintError } from '../../src/middleware/index.js';
+import { accessLog, compose, compress, ipFilter, mount, proxyFix, router, staticFiles, validate, type LintError } from '../../src/middleware/index.js';
 
 /** A directory with no files: staticFiles passes every request on. */
 const EMPTY_DIR = mkdtempSync(join(tmpdir(), 'nsgi-empty-'));
@@ -77,7 +77,8 @@ export function linted(factory: ServerFactory): ServerFactory {
 /**
  * The factory with every app behind the middleware that pass a request through unchanged when it
  * asks nothing of them (accessLog, proxyFix with no trusted peer, ipFilter allowing all, a router
- * with one catch-all route, staticFiles falling through, compress without Accept-Encoding), with
+ * with one catch-all route, mount with only a fallback, staticFiles falling through, compress
+ * without Accept-Encoding), with
  * validate outside and inside the stack: the conformance cases must hold through them, and no
  * lint error may come from the middleware.
  */
@@ -91,6 +92,7 @@ export function throughMiddleware(factory: ServerFactory): ServerFactory {
       (a) => ipFilter(a, { allow: ['0.0.0.0/0', '::/0'] }),
       (a) => compress(a),
       (a) => router({ '/*': a }),
+      (a) => mount({ '/': a }),
       (a) => staticFiles(EMPTY_DIR, { fallthrough: a }),
     );
     const handle = await factory(validate(stack(validate(app, hook)), hook), options);
