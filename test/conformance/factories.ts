@@ -49,3 +49,18 @@ export const fastifyFactory: ServerFactory = async (app, { mount, trustProxy, er
     },
   };
 };
+
+/** The app as a Fetch handler, served by @hono/node-server. */
+export const fetchFactory: ServerFactory = async (app, { mount, ...options }) => {
+  const { serve: honoServe } = await import('@hono/node-server');
+  const { toFetchHandler } = await import('../../adapters/fetch.js');
+  const server = honoServe({ fetch: toFetchHandler(app, { ...options, scriptName: mount }), port: 0, hostname: '127.0.0.1' }) as Server;
+  if (!server.listening) await new Promise((r) => server.once('listening', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+};

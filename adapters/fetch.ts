@@ -1,0 +1,280 @@
+/**
+ * Bridges to the Fetch API (`nsgi/fetch`): an nsgi app as a `(request) => Promise<Response>` handler
+ * for any Fetch-style host, and a Fetch handler (a Hono app's `fetch`, say) as an nsgi app. Bodies
+ * stream both ways with backpressure; aborts travel through `request.signal` and `nsgi.signal`.
+ */
+
+import { STATUS_CODES } from 'node:http';
+import { RequestAbort } from '../src/abort.js';
+import type { RequestInfo } from '../src/environ.js';
+import { ClientDisconnectedError } from '../src/errors.js';
+import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
+import type { BodySource } from '../src/input.js';
+import { HOP_BY_HOP } from '../src/response-head.js';
+import { encodeScriptName } from '../src/script-name.js';
+import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders } from '../src/types.js';
+import { requestUri } from '../src/uri.js';
+
+export interface FetchHandlerOptions extends GatewayOptions {
+  /** The URL path prefix the app is mounted at (SCRIPT_NAME). Default `''`. */
+  scriptName?: string | undefined;
+  /**
+   * The client's address and port, from whatever the host passes after the request. Default: the
+   * Node request of hosts that pass `{ incoming }` (as `@hono/node-server` does), else none.
+   */
+  connection?: ((request: Request, ...extra: unknown[]) => { remoteAddress?: string; remotePort?: number } | undefined) | undefined;
+}
+
+export type FetchHandler = (request: Request, ...extra: unknown[]) => Promise<Response>;
+
+const NO_BODY = new Set(['GET', 'HEAD']);
+/** Response bytes queued for the host before the app is asked to wait. */
+const QUEUE_BYTES = 64 * 1024;
+const ABORT_FLUSH_MS = 2000;
+
+function nodeConnection(_request: Request, ...extra: unknown[]): { remoteAddress?: string; remotePort?: number } | undefined {
+  const socket = (extra[0] as { incoming?: { socket?: { remoteAddress?: string; remotePort?: number } } } | undefined)?.incoming?.socket;
+  return socket === undefined ? undefined : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+}
+
+/** One request through the core, answered as a Response whose body streams from the app. */
+class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #head: boolean;
+  #resolve!: (response: Response) => void;
+  readonly response: Promise<Response>;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #pulled: (() => void) | undefined;
+  #answered = false;
+  /** Content-Length the response declared, and body bytes enqueued. */
+  #declared: number | undefined = undefined;
+  #sent = 0;
+
+  constructor(request: Request) {
+    super();
+    this.#reader = request.body?.getReader();
+    this.#head = request.method === 'HEAD';
+    this.response = new Promise((resolve) => (this.#resolve = resolve));
+    const signal = request.signal;
+    if (signal.aborted) this.abort(new ClientDisconnectedError());
+    else signal.addEventListener('abort', () => this.abort(new ClientDisconnectedError()), { once: true });
+  }
+
+  // BodySource
+  async next(): Promise<Bytes | null> {
+    if (this.#reader === undefined) return null;
+    try {
+      const { done, value } = await this.#reader.read();
+      return done ? null : value;
+    } catch {
+      throw new ClientDisconnectedError();
+    }
+  }
+
+  cancel(): void {
+    void this.#reader?.cancel().catch(() => {});
+  }
+
+  // ResponseSink
+  head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
+    const h = new Headers();
+    for (const [name, value] of headers) h.append(name, value);
+    // The core wants the connection closed (a refused request, a body left unread): the only way
+    // to say so through a Response, which node-based hosts honour.
+    if (framing.close) h.set('connection', 'close');
+    const body =
+      framing.noBody || this.#head
+        ? null
+        : new ReadableStream<Uint8Array>(
+            {
+              start: (controller) => void (this.#controller = controller),
+              pull: () => {
+                const resume = this.#pulled;
+                this.#pulled = undefined;
+                resume?.();
+              },
+              // The host stopped reading (its client went away): the app's body is ended and closed.
+              cancel: () => this.abort(new ClientDisconnectedError()),
+            },
+            { highWaterMark: QUEUE_BYTES, size: (chunk) => chunk.byteLength },
+          );
+    this.#answered = true;
+    this.#declared = framing.noBody ? undefined : framing.contentLength;
+    this.#resolve(new Response(body, { status: code, statusText: reason, headers: h }));
+  }
+
+  write(chunk: Bytes): boolean {
+    const c = this.#controller;
+    if (c === undefined) return true;
+    // A copy: the app may reuse its buffer once write() has resolved, and the host reads later.
+    c.enqueue(chunk.slice());
+    this.#sent += chunk.length;
+    return (c.desiredSize ?? 0) > 0;
+  }
+
+  drain(): Promise<void> {
+    const c = this.#controller;
+    if (c === undefined || (c.desiredSize ?? 0) > 0 || this.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const previous = this.#pulled;
+      this.#pulled = () => {
+        previous?.();
+        resolve();
+      };
+      this.onAbort(() => this.#pulled?.());
+    });
+  }
+
+  end(_reuse: boolean, last?: Bytes): void {
+    if (last !== undefined && last.length > 0) this.write(last);
+    // Fewer bytes than the declared Content-Length: the host must not take this for a whole
+    // response (on a kept-alive connection the next response would be read as the rest of it).
+    if (this.#declared !== undefined && this.#sent < this.#declared) {
+      this.abortResponse();
+      return;
+    }
+    try {
+      this.#controller?.close();
+    } catch {
+      // already cancelled by the host
+    }
+  }
+
+  abortResponse(): void {
+    if (!this.#answered) {
+      this.#answered = true;
+      this.#resolve(new Response(null, { status: 500, statusText: 'Internal Server Error' }));
+      return;
+    }
+    const c = this.#controller;
+    if (c === undefined) return;
+    // What was written reaches the client first (erroring a stream drops its queue), then the
+    // stream fails and the host cuts the response short. A host that stops reading is not waited for.
+    const deadline = Date.now() + ABORT_FLUSH_MS;
+    const fail = (): void => {
+      if ((c.desiredSize ?? 0) < QUEUE_BYTES && Date.now() < deadline && !this.aborted) {
+        setTimeout(fail, 5);
+        return;
+      }
+      try {
+        c.error(new ClientDisconnectedError('the response was aborted'));
+      } catch {
+        // already closed or cancelled
+      }
+    };
+    fail();
+  }
+}
+
+/** Wraps an app as a Fetch handler: `(request) => Promise<Response>`. */
+export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}): FetchHandler {
+  const gateway = new Gateway(app, options);
+  const scriptName = encodeScriptName(options.scriptName);
+  const connection = options.connection ?? nodeConnection;
+  return (request, ...extra) => {
+    const url = new URL(request.url);
+    const exchange = new FetchExchange(request);
+    const rawHeaders: string[] = [];
+    let host = false;
+    for (const [name, value] of request.headers) {
+      if (name === 'host') {
+        host = true;
+        // Fetch joins repeated fields with ", "; a Host never contains a comma, so this was two
+        // Host lines, which the core must see to refuse them.
+        for (const part of value.split(', ')) rawHeaders.push(name, part);
+        continue;
+      }
+      rawHeaders.push(name, value);
+    }
+    // A Request need not carry Host; its URL always names one.
+    if (!host) rawHeaders.push('host', url.host);
+    const https = url.protocol === 'https:';
+    const peer = connection(request, ...extra);
+    const info: RequestInfo = {
+      method: request.method,
+      target: url.pathname + url.search,
+      httpVersion: '1.1',
+      rawHeaders,
+      remoteAddress: peer?.remoteAddress,
+      remotePort: peer?.remotePort,
+      localAddress: url.hostname.replace(/^\[|\]$/g, ''),
+      localPort: Number(url.port || (https ? 443 : 80)),
+      tls: https,
+      scriptName,
+      path: undefined,
+      errors: undefined,
+      body: exchange,
+      abort: exchange,
+      sendContinue: undefined,
+    };
+    const done = gateway.handle(info, exchange);
+    done?.catch((err: unknown) => {
+      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
+      exchange.abortResponse();
+    });
+    return exchange.response;
+  };
+}
+
+/** The request body as a ReadableStream pulled from wsgi.input. */
+function inputStream(environ: Environ): ReadableStream<Uint8Array> {
+  const input = environ['wsgi.input'];
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const chunk = await input.read(64 * 1024);
+      if (chunk.length === 0) controller.close();
+      else controller.enqueue(chunk);
+    },
+  });
+}
+
+/** A Fetch handler (`(request) => Response | Promise<Response>`) as an nsgi app. */
+export function fromFetchHandler(fetch: (request: Request) => Response | Promise<Response>): App {
+  if (typeof fetch !== 'function') throw new TypeError('fromFetchHandler(fetch): give the handler function, e.g. honoApp.fetch');
+  return async (environ, startResponse) => {
+    const headers = new Headers();
+    for (const [name, value] of environ['nsgi.raw_headers']) {
+      const lower = name.toLowerCase();
+      // Framing belongs to the hop: the Request carries the body as a stream of its own.
+      if (HOP_BY_HOP.has(lower) || lower === 'content-length' || lower.includes('_')) continue;
+      headers.append(name, value);
+    }
+    const method = environ.REQUEST_METHOD;
+    const hasBody = !NO_BODY.has(method.toUpperCase());
+    const request = new Request(requestUri(environ), {
+      method,
+      headers,
+      body: hasBody ? inputStream(environ) : null,
+      signal: environ['nsgi.signal'],
+      duplex: 'half',
+    } as RequestInit);
+    const response = await fetch(request);
+    const out: ResponseHeaders = [];
+    for (const [name, value] of response.headers) {
+      if (name === 'set-cookie' || HOP_BY_HOP.has(name)) continue;
+      out.push([name, value]);
+    }
+    for (const cookie of response.headers.getSetCookie()) out.push(['set-cookie', cookie]);
+    const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
+    startResponse(`${response.status} ${reason}`, out);
+    const reader = response.body?.getReader();
+    if (reader === undefined) return [];
+    let finished = false;
+    const body: Body = {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) {
+            finished = true;
+            return;
+          }
+          yield value;
+        }
+      },
+      close: async () => {
+        if (!finished) await reader.cancel().catch(() => {});
+      },
+    };
+    return body;
+  };
+}
