@@ -37,6 +37,12 @@ function nodeConnection(_request: Request, ...extra: unknown[]): { remoteAddress
   return socket === undefined ? undefined : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
 }
 
+/** The path and query of an absolute URL string, as written. */
+function targetOf(href: string): string {
+  const slash = href.indexOf('/', href.indexOf('//') + 2);
+  return slash === -1 ? '/' : href.slice(slash);
+}
+
 /** One request through the core, answered as a Response whose body streams from the app. */
 class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -188,11 +194,16 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
     }
     // A Request need not carry Host; its URL always names one.
     if (!host) rawHeaders.push('host', url.host);
+    // A body with no declared length (a stream made in-process) is read to its end, as chunked would be.
+    if (request.body !== null && !request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
+      rawHeaders.push('transfer-encoding', 'chunked');
+    }
     const https = url.protocol === 'https:';
     const peer = connection(request, ...extra);
     const info: RequestInfo = {
       method: request.method,
-      target: url.pathname + url.search,
+      // From the URL as serialized, not url.search: that drops an empty query ("/?" stays "/?").
+      target: targetOf(request.url),
       httpVersion: '1.1',
       rawHeaders,
       remoteAddress: peer?.remoteAddress,
@@ -228,6 +239,22 @@ function inputStream(environ: Environ): ReadableStream<Uint8Array> {
   });
 }
 
+/**
+ * The URL the Fetch handler gets. At the root it is the request-target exactly as received; under a
+ * mount (SCRIPT_NAME set) the handler is given the path below the mount point, as Hono's `mount()`
+ * and other sub-app hosts do, with the query as received.
+ */
+function fetchUrl(environ: Environ): string {
+  const target = environ.REQUEST_URI;
+  if (environ.SCRIPT_NAME !== '' || typeof target !== 'string' || !target.startsWith('/')) {
+    const url = requestUri({ ...environ, SCRIPT_NAME: '' } as Environ, false);
+    return environ.QUERY_STRING ? `${url}?${environ.QUERY_STRING}` : url;
+  }
+  const host = typeof environ.HTTP_HOST === 'string' && environ.HTTP_HOST !== '' ? environ.HTTP_HOST : `${environ.SERVER_NAME}:${environ.SERVER_PORT}`;
+  const hash = target.indexOf('#');
+  return `${environ['wsgi.url_scheme']}://${host}${hash === -1 ? target : target.slice(0, hash)}`;
+}
+
 /** A Fetch handler (`(request) => Response | Promise<Response>`) as an nsgi app. */
 export function fromFetchHandler(fetch: (request: Request) => Response | Promise<Response>): App {
   if (typeof fetch !== 'function') throw new TypeError('fromFetchHandler(fetch): give the handler function, e.g. honoApp.fetch');
@@ -236,12 +263,14 @@ export function fromFetchHandler(fetch: (request: Request) => Response | Promise
     for (const [name, value] of environ['nsgi.raw_headers']) {
       const lower = name.toLowerCase();
       // Framing belongs to the hop: the Request carries the body as a stream of its own.
-      if (HOP_BY_HOP.has(lower) || lower === 'content-length' || lower.includes('_')) continue;
+      if (HOP_BY_HOP.has(lower) || lower === 'cookie' || lower.includes('_')) continue;
       headers.append(name, value);
     }
+    // Headers would join several Cookie lines with ", "; the environ's "; " join is the one cookies use.
+    if (typeof environ.HTTP_COOKIE === 'string') headers.set('cookie', environ.HTTP_COOKIE);
     const method = environ.REQUEST_METHOD;
     const hasBody = !NO_BODY.has(method.toUpperCase());
-    const request = new Request(requestUri(environ), {
+    const request = new Request(fetchUrl(environ), {
       method,
       headers,
       body: hasBody ? inputStream(environ) : null,

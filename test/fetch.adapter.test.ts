@@ -1,0 +1,240 @@
+/** nsgi/fetch: round trips keep what an app sees and sends; aborts end the body and close it once. */
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { serve as honoServe } from '@hono/node-server';
+import { Hono } from 'hono';
+import { fromFetchHandler, toFetchHandler } from '../adapters/fetch.js';
+import { serve, type NsgiServer } from '../src/server/index.js';
+import type { App, Bytes, Environ } from '../src/types.js';
+import { connect, readUntil, sleep } from './helpers/raw-http.js';
+
+const quiet = { write() {} };
+
+/** Connection-level request headers: each hop has its own, and a bridge passes none on. */
+const HOP = new Set(['HTTP_CONNECTION', 'HTTP_KEEP_ALIVE', 'HTTP_TE', 'HTTP_UPGRADE', 'HTTP_TRAILER', 'HTTP_PROXY_AUTHORIZATION']);
+
+/** What an app sees, minus what depends on the hop (addresses, ports, the server's name, hop-by-hop fields). */
+function view(environ: Environ, body: Buffer) {
+  const http: Record<string, string> = {};
+  for (const [k, v] of Object.entries(environ)) if (k.startsWith('HTTP_') && !HOP.has(k)) http[k] = v as string;
+  return {
+    method: environ.REQUEST_METHOD,
+    script: environ.SCRIPT_NAME,
+    path: environ.PATH_INFO,
+    query: environ.QUERY_STRING,
+    uri: environ.REQUEST_URI,
+    contentType: environ.CONTENT_TYPE,
+    http,
+    body: body.toString('latin1'),
+  };
+}
+
+/** Records what it sees and answers with the status, headers and body the request asks for. */
+function probe(seen: Array<ReturnType<typeof view>>): App {
+  return async (environ, startResponse) => {
+    const body = Buffer.from(await environ['wsgi.input'].read());
+    seen.push(view(environ, body));
+    const status = String(environ.HTTP_X_STATUS ?? '200 OK');
+    startResponse(status, [
+      ['Content-Type', 'application/octet-stream'],
+      ['Set-Cookie', 'a=1; Path=/'],
+      ['Set-Cookie', 'b=2; Path=/'],
+      ['X-Echo', String(environ.HTTP_X_ECHO ?? '')],
+    ]);
+    return status.startsWith('204') || status.startsWith('304') ? [] : [body, Buffer.from('|end')];
+  };
+}
+
+interface Sent {
+  method: string;
+  path: string;
+  headers: Array<[string, string]>;
+  body: Buffer;
+}
+
+interface Got {
+  status: number;
+  headers: Array<[string, string]>;
+  body: string;
+}
+
+async function send(server: NsgiServer, req: Sent): Promise<Got> {
+  const port = (server.address() as AddressInfo).port;
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: '127.0.0.1', port, method: req.method, path: req.path, headers: req.headers.flatMap(([n, v]) => [n, v]) as never, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => {
+        const headers: Array<[string, string]> = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          const name = res.rawHeaders[i]!.toLowerCase();
+          // Framing and the date are the hop's own.
+          if (['date', 'content-length', 'transfer-encoding', 'connection', 'keep-alive'].includes(name)) continue;
+          headers.push([name, res.rawHeaders[i + 1]!]);
+        }
+        // Fetch's Headers keeps fields sorted by name: order is compared within a name only (Set-Cookie).
+        headers.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+        resolve({ status: res.statusCode!, headers, body: Buffer.concat(parts).toString('latin1') });
+      });
+    });
+    r.on('error', reject);
+    r.end(req.body.length > 0 ? req.body : undefined);
+  });
+}
+
+const token = fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/).filter((n) => !['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'upgrade', 'trailer', 'expect', 'cookie', 'x-status'].includes(n));
+const value = fc.stringMatching(/^[!-~]([ -~]{0,20}[!-~])?$/);
+// Dot segments are resolved by every URL parser, so a Request cannot carry them (documented).
+const segment = fc.stringMatching(/^([A-Za-z0-9._~-]|%[0-9A-F]{2}){0,6}$/).filter((s) => !/^(\.|%2E){1,2}$/i.test(s));
+
+const request = fc.record({
+  method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'PURGE'),
+  segments: fc.array(segment, { maxLength: 4 }),
+  query: fc.option(fc.stringMatching(/^[A-Za-z0-9=&%._-]{0,20}$/), { nil: undefined }),
+  headers: fc.array(fc.tuple(token, value), { maxLength: 6 }),
+  body: fc.uint8Array({ maxLength: 300 }),
+  status: fc.constantFrom('200 OK', '201 Created', '404 Not Found', '418 I am a teapot', '204 No Content'),
+});
+
+describe('nsgi/fetch', () => {
+  it('property: nsgi -> fetch -> nsgi keeps method, target, headers, body bytes and the response exactly', async () => {
+    const direct: Array<ReturnType<typeof view>> = [];
+    const bridged: Array<ReturnType<typeof view>> = [];
+    const a = await serve(probe(direct), { port: 0, errorLog: quiet });
+    const b = await serve(fromFetchHandler(toFetchHandler(probe(bridged), { errorLog: quiet })), { port: 0, errorLog: quiet });
+    try {
+      await fc.assert(
+        fc.asyncProperty(request, async (r) => {
+          const body = r.method === 'GET' ? Buffer.alloc(0) : Buffer.from(r.body);
+          const sent: Sent = {
+            method: r.method,
+            path: `/${r.segments.join('/')}${r.query === undefined ? '' : `?${r.query}`}`,
+            headers: [['Host', 'example.test'], ['X-Status', r.status], ...r.headers, ['Cookie', 'x=1'], ['Cookie', 'y=2']],
+            body,
+          };
+          if (body.length > 0) sent.headers.push(['Content-Type', 'text/plain']);
+          const ra = await send(a, sent);
+          const rb = await send(b, sent);
+          assert.deepEqual(bridged.at(-1), direct.at(-1), 'the app sees the same request');
+          assert.deepEqual(rb, ra, 'the client sees the same response');
+        }),
+        { numRuns: 60 },
+      );
+    } finally {
+      await a.close(0);
+      await b.close(0);
+    }
+  });
+
+  it('an nsgi app under a Hono app, next to Hono routes, on @hono/node-server', async () => {
+    const seen: Array<ReturnType<typeof view>> = [];
+    const hono = new Hono();
+    hono.get('/hono', (c) => c.text('from hono'));
+    hono.mount('/legacy', toFetchHandler(probe(seen), { errorLog: quiet }));
+    const server = honoServe({ fetch: hono.fetch, port: 0, hostname: '127.0.0.1' }) as http.Server;
+    if (!server.listening) await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      assert.equal(await (await fetch(`${url}/hono`)).text(), 'from hono');
+      const res = await fetch(`${url}/legacy/x?y=1`, { method: 'POST', body: 'payload' });
+      assert.equal(await res.text(), 'payload|end');
+      assert.deepEqual(res.headers.getSetCookie(), ['a=1; Path=/', 'b=2; Path=/']);
+      assert.equal(seen[0]!.path, '/x');
+      assert.equal(seen[0]!.query, 'y=1');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a Hono app as an nsgi app under the raw server', async () => {
+    const hono = new Hono();
+    hono.get('/hi/:name', (c) => c.json({ hi: c.req.param('name'), q: c.req.query('q') }));
+    hono.post('/echo', async (c) => c.text(await c.req.text()));
+    const server = await serve(fromFetchHandler(hono.fetch), { port: 0, errorLog: quiet });
+    try {
+      assert.deepEqual(await (await fetch(`${server.url}/hi/you?q=2`)).json(), { hi: 'you', q: '2' });
+      assert.equal(await (await fetch(`${server.url}/echo`, { method: 'POST', body: 'x'.repeat(100_000) })).text(), 'x'.repeat(100_000));
+      assert.equal((await fetch(`${server.url}/nothing`)).status, 404);
+    } finally {
+      await server.close(0);
+    }
+  });
+
+  it('toFetchHandler: a client that goes away mid-stream ends the body, aborts nsgi.signal and closes once', async () => {
+    let closed = 0;
+    let signal: AbortSignal | undefined;
+    const app: App = (environ, sr) => {
+      signal = environ['nsgi.signal'];
+      sr('200 OK', [['Content-Type', 'text/plain']]);
+      return {
+        async *[Symbol.asyncIterator]() {
+          for (;;) {
+            yield Buffer.from('tick\n');
+            await sleep(10);
+          }
+        },
+        close: () => void closed++,
+      };
+    };
+    const server = honoServe({ fetch: toFetchHandler(app, { errorLog: quiet }), port: 0, hostname: '127.0.0.1' }) as http.Server;
+    if (!server.listening) await new Promise((r) => server.once('listening', r));
+    try {
+      const sock = await connect((server.address() as AddressInfo).port);
+      sock.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      await readUntil(sock, (t) => t.includes('tick'));
+      sock.destroy();
+      for (let i = 0; i < 100 && closed === 0; i++) await sleep(10);
+      assert.equal(closed, 1);
+      assert.equal(signal?.aborted, true);
+      await sleep(50);
+      assert.equal(closed, 1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("fromFetchHandler: a client that goes away aborts the handler's request and closes the app body once", async () => {
+    let aborted = false;
+    const handler = (request: Request) => {
+      request.signal.addEventListener('abort', () => (aborted = true));
+      let n = 0;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await sleep(10);
+            controller.enqueue(new TextEncoder().encode(`tick ${n++}\n`));
+          },
+        }),
+        { headers: { 'Content-Type': 'text/plain' } },
+      );
+    };
+    let closes = 0;
+    const inner = fromFetchHandler(handler);
+    const counted: App = async (environ, sr) => {
+      const body = await inner(environ, sr);
+      return { [Symbol.asyncIterator]: () => (body as AsyncIterable<Bytes>)[Symbol.asyncIterator](), close: async () => (closes++, await body.close?.()) };
+    };
+    const server = await serve(counted, { port: 0, errorLog: quiet });
+    try {
+      const sock = await connect((server.address() as AddressInfo).port);
+      sock.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      await readUntil(sock, (t) => t.includes('tick 1'));
+      sock.destroy();
+      for (let i = 0; i < 100 && (closes === 0 || !aborted); i++) await sleep(10);
+      assert.equal(closes, 1);
+      assert.equal(aborted, true);
+    } finally {
+      await server.close(0);
+    }
+  });
+
+  it('refuses what cannot work, naming the fix', () => {
+    assert.throws(() => fromFetchHandler('nope' as never), /give the handler function/);
+  });
+});
