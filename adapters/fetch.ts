@@ -13,7 +13,7 @@ import type { BodySource } from '../src/input.js';
 import { HOP_BY_HOP } from '../src/response-head.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders } from '../src/types.js';
-import { requestUri } from '../src/uri.js';
+import { relativeTarget } from '../src/uri.js';
 
 export interface FetchHandlerOptions extends GatewayOptions {
   /** The URL path prefix the app is mounted at (SCRIPT_NAME). Default `''`. */
@@ -239,20 +239,10 @@ function inputStream(environ: Environ): ReadableStream<Uint8Array> {
   });
 }
 
-/**
- * The URL the Fetch handler gets. At the root it is the request-target exactly as received; under a
- * mount (SCRIPT_NAME set) the handler is given the path below the mount point, as Hono's `mount()`
- * and other sub-app hosts do, with the query as received.
- */
+/** The URL the Fetch handler gets: scheme and host, then the target below the mount (see relativeTarget). */
 function fetchUrl(environ: Environ): string {
-  const target = environ.REQUEST_URI;
-  if (environ.SCRIPT_NAME !== '' || typeof target !== 'string' || !target.startsWith('/')) {
-    const url = requestUri({ ...environ, SCRIPT_NAME: '' } as Environ, false);
-    return environ.QUERY_STRING ? `${url}?${environ.QUERY_STRING}` : url;
-  }
   const host = typeof environ.HTTP_HOST === 'string' && environ.HTTP_HOST !== '' ? environ.HTTP_HOST : `${environ.SERVER_NAME}:${environ.SERVER_PORT}`;
-  const hash = target.indexOf('#');
-  return `${environ['wsgi.url_scheme']}://${host}${hash === -1 ? target : target.slice(0, hash)}`;
+  return `${environ['wsgi.url_scheme']}://${host}${relativeTarget(environ)}`;
 }
 
 /** A Fetch handler (`(request) => Response | Promise<Response>`) as an nsgi app. */

@@ -283,3 +283,4 @@ export function createNodeServer(app: AppLike, options: NodeServerOptions = {}):
   server.on('checkContinue', listener.checkContinue);
   return server;
 }
+export { fromNodeListener, type NodeRequestListener } from './node-app.js';

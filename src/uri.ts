@@ -32,3 +32,18 @@ export function targetPath(target: string): string {
   const q = target.indexOf('?');
   return q === -1 ? target : target.slice(0, q);
 }
+
+/**
+ * The request-target a sub-app below SCRIPT_NAME sees: at the root, REQUEST_URI exactly as received
+ * (fragment removed); under a mount, PATH_INFO re-encoded and the query as received (how a bridge
+ * hands a request on to a host that has no SCRIPT_NAME).
+ */
+export function relativeTarget(environ: Environ): string {
+  const target = environ.REQUEST_URI;
+  if (environ.SCRIPT_NAME === '' && typeof target === 'string' && target.startsWith('/')) {
+    const hash = target.indexOf('#');
+    return hash === -1 ? target : target.slice(0, hash);
+  }
+  const path = quoteNativePath(environ.PATH_INFO || '/');
+  return environ.QUERY_STRING ? `${path}?${environ.QUERY_STRING}` : path;
+}

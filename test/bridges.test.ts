@@ -1,4 +1,4 @@
-/** nsgi/fetch: round trips keep what an app sees and sends; aborts end the body and close it once. */
+/** The bridges (nsgi/fetch, fromNodeListener): round trips keep what an app sees and sends; aborts end the body and close it once. */
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -7,7 +7,10 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { serve as honoServe } from '@hono/node-server';
 import { Hono } from 'hono';
+import express from 'express';
 import { fromFetchHandler, toFetchHandler } from '../adapters/fetch.js';
+import { fromNodeListener, toNodeListener } from '../adapters/node.js';
+import { mount } from '../src/middleware/index.js';
 import { serve, type NsgiServer } from '../src/server/index.js';
 import type { App, Bytes, Environ } from '../src/types.js';
 import { connect, readUntil, sleep } from './helpers/raw-http.js';
@@ -100,35 +103,39 @@ const request = fc.record({
   status: fc.constantFrom('200 OK', '201 Created', '404 Not Found', '418 I am a teapot', '204 No Content'),
 });
 
+/** Serves `probe` directly and through `bridge`, sends both the same requests, and compares. */
+async function roundTrip(bridge: (app: App) => App): Promise<void> {
+  const direct: Array<ReturnType<typeof view>> = [];
+  const bridged: Array<ReturnType<typeof view>> = [];
+  const a = await serve(probe(direct), { port: 0, errorLog: quiet });
+  const b = await serve(bridge(probe(bridged)), { port: 0, errorLog: quiet });
+  try {
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const body = r.method === 'GET' ? Buffer.alloc(0) : Buffer.from(r.body);
+        const sent: Sent = {
+          method: r.method,
+          path: `/${r.segments.join('/')}${r.query === undefined ? '' : `?${r.query}`}`,
+          headers: [['Host', 'example.test'], ['X-Status', r.status], ...r.headers, ['Cookie', 'x=1'], ['Cookie', 'y=2']],
+          body,
+        };
+        if (body.length > 0) sent.headers.push(['Content-Type', 'text/plain']);
+        const ra = await send(a, sent);
+        const rb = await send(b, sent);
+        assert.deepEqual(bridged.at(-1), direct.at(-1), 'the app sees the same request');
+        assert.deepEqual(rb, ra, 'the client sees the same response');
+      }),
+      { numRuns: 60 },
+    );
+  } finally {
+    await a.close(0);
+    await b.close(0);
+  }
+}
+
 describe('nsgi/fetch', () => {
-  it('property: nsgi -> fetch -> nsgi keeps method, target, headers, body bytes and the response exactly', async () => {
-    const direct: Array<ReturnType<typeof view>> = [];
-    const bridged: Array<ReturnType<typeof view>> = [];
-    const a = await serve(probe(direct), { port: 0, errorLog: quiet });
-    const b = await serve(fromFetchHandler(toFetchHandler(probe(bridged), { errorLog: quiet })), { port: 0, errorLog: quiet });
-    try {
-      await fc.assert(
-        fc.asyncProperty(request, async (r) => {
-          const body = r.method === 'GET' ? Buffer.alloc(0) : Buffer.from(r.body);
-          const sent: Sent = {
-            method: r.method,
-            path: `/${r.segments.join('/')}${r.query === undefined ? '' : `?${r.query}`}`,
-            headers: [['Host', 'example.test'], ['X-Status', r.status], ...r.headers, ['Cookie', 'x=1'], ['Cookie', 'y=2']],
-            body,
-          };
-          if (body.length > 0) sent.headers.push(['Content-Type', 'text/plain']);
-          const ra = await send(a, sent);
-          const rb = await send(b, sent);
-          assert.deepEqual(bridged.at(-1), direct.at(-1), 'the app sees the same request');
-          assert.deepEqual(rb, ra, 'the client sees the same response');
-        }),
-        { numRuns: 60 },
-      );
-    } finally {
-      await a.close(0);
-      await b.close(0);
-    }
-  });
+  it('property: nsgi -> fetch -> nsgi keeps method, target, headers, body bytes and the response exactly', () =>
+    roundTrip((app) => fromFetchHandler(toFetchHandler(app, { errorLog: quiet }))));
 
   it('an nsgi app under a Hono app, next to Hono routes, on @hono/node-server', async () => {
     const seen: Array<ReturnType<typeof view>> = [];
@@ -236,5 +243,77 @@ describe('nsgi/fetch', () => {
 
   it('refuses what cannot work, naming the fix', () => {
     assert.throws(() => fromFetchHandler('nope' as never), /give the handler function/);
+  });
+});
+
+describe('fromNodeListener', () => {
+  it('property: nsgi -> node -> nsgi keeps method, target, headers, body bytes and the response exactly', () =>
+    roundTrip((app) => fromNodeListener(toNodeListener(app, { errorLog: quiet }))));
+
+  it('an Express app mounted beside nsgi apps on the raw server', async () => {
+    const web = express();
+    web.use(express.json());
+    web.get('/hi', (req, res) => {
+      res.cookie('a', '1');
+      res.json({ q: req.query.q, url: req.url, ip: req.ip, protocol: req.protocol });
+    });
+    web.post('/echo', (req, res) => void res.json(req.body));
+    web.get('/stream', (_req, res) => {
+      res.type('text/plain');
+      res.write('a');
+      setTimeout(() => res.end('b'), 20);
+    });
+    const nsgi: App = (_e, sr) => {
+      sr('200 OK', [['Content-Type', 'text/plain']]);
+      return [Buffer.from('native')];
+    };
+    const server = await serve(mount({ '/express': fromNodeListener(web), '/': nsgi }), { port: 0, errorLog: quiet });
+    try {
+      const hi = await fetch(`${server.url}/express/hi?q=1`);
+      assert.deepEqual(await hi.json(), { q: '1', url: '/hi?q=1', ip: '127.0.0.1', protocol: 'http' });
+      assert.deepEqual(hi.headers.getSetCookie(), ['a=1; Path=/']);
+      const echo = await fetch(`${server.url}/express/echo`, { method: 'POST', body: '{"big":"' + 'x'.repeat(100_000) + '"}', headers: { 'Content-Type': 'application/json' } });
+      assert.equal(((await echo.json()) as { big: string }).big.length, 100_000);
+      assert.equal(await (await fetch(`${server.url}/express/stream`)).text(), 'ab');
+      assert.equal((await fetch(`${server.url}/express/missing`)).status, 404);
+      assert.equal(await (await fetch(`${server.url}/other`)).text(), 'native');
+    } finally {
+      await server.close(0);
+    }
+  });
+
+  it("a client that goes away closes the listener's response ('close' without 'finish') and the body once", async () => {
+    let resClosed = false;
+    let finished = false;
+    const listener = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.on('close', () => (resClosed = true));
+      res.on('finish', () => (finished = true));
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      const timer = setInterval(() => res.write('tick\n'), 10);
+      res.on('close', () => clearInterval(timer));
+    };
+    let closes = 0;
+    const inner = fromNodeListener(listener);
+    const counted: App = async (environ, sr) => {
+      const body = await inner(environ, sr);
+      return { [Symbol.asyncIterator]: () => (body as AsyncIterable<Bytes>)[Symbol.asyncIterator](), close: async () => (closes++, await body.close?.()) };
+    };
+    const server = await serve(counted, { port: 0, errorLog: quiet });
+    try {
+      const sock = await connect((server.address() as AddressInfo).port);
+      sock.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      await readUntil(sock, (t) => t.includes('tick'));
+      sock.destroy();
+      for (let i = 0; i < 100 && !resClosed; i++) await sleep(10);
+      assert.equal(resClosed, true);
+      assert.equal(finished, false);
+      assert.equal(closes, 1);
+    } finally {
+      await server.close(0);
+    }
+  });
+
+  it('refuses a listener that is not a function', () => {
+    assert.throws(() => fromNodeListener(42 as never), /give a \(req, res\) function/);
   });
 });
