@@ -30,6 +30,10 @@ const SERVERS: ServerDef[] = [
   { name: 'nsgi-express', script: 'bench/servers/nsgi-express.ts', baseline: 'native-express' },
   { name: 'native-fastify', script: 'bench/servers/native-fastify.ts', baseline: 'native-fastify' },
   { name: 'nsgi-fastify', script: 'bench/servers/nsgi-fastify.ts', baseline: 'native-fastify' },
+  { name: 'native-hono', script: 'bench/servers/native-hono.ts', baseline: 'native-hono' },
+  { name: 'nsgi-fetch', script: 'bench/servers/nsgi-fetch.ts', baseline: 'native-hono' },
+  { name: 'hono-via-nsgi', script: 'bench/servers/hono-via-nsgi.ts', baseline: 'native-hono' },
+  { name: 'express-via-nsgi', script: 'bench/servers/express-via-nsgi.ts', baseline: 'native-express' },
 ];
 
 interface CaseDef {

@@ -4,7 +4,8 @@ import express from 'express';
 import { BIG, echoBody, HELLO, TEXT } from './payloads.js';
 import { listen } from './listen.js';
 
-const app = express();
+/** The Express app, also run through fromNodeListener by express-via-nsgi. */
+export const app = express();
 app.get('/hello', (_req, res) => {
   res.writeHead(200, { 'Content-Type': TEXT, 'Content-Length': HELLO.length });
   res.end(HELLO);
@@ -14,4 +15,4 @@ app.get('/64k', (_req, res) => {
   res.end(BIG);
 });
 app.post('/echo', echoBody);
-listen(http.createServer(app));
+if (process.env.NSGI_BENCH_IMPORT === undefined) listen(http.createServer(app));
