@@ -4,7 +4,8 @@
  * stream both ways with backpressure; aborts travel through `request.signal` and `nsgi.signal`.
  */
 
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { pullFrom } from './node.js';
 import { RequestAbort } from '../src/abort.js';
 import type { RequestInfo } from '../src/environ.js';
 import { ClientDisconnectedError } from '../src/errors.js';
@@ -43,12 +44,26 @@ function targetOf(href: string): string {
   return slash === -1 ? '/' : href.slice(slash);
 }
 
-/** One request through the core, answered as a Response whose body streams from the app. */
+/** Node's request and response, which `@hono/node-server` passes after the Request. */
+interface NodePair {
+  incoming?: { rawHeaders?: string[]; httpVersion?: string; socket?: { remoteAddress?: string; remotePort?: number } };
+  outgoing?: { once(event: 'close', fn: () => void): unknown; writableFinished?: boolean };
+}
+
+/**
+ * One request through the core, answered as a Response. The Response is made when the first body
+ * bytes (or the end) arrive, so a response known whole at once goes as one buffer — the host's fast
+ * path — and only a streamed one gets a ReadableStream.
+ */
 class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #request: Request;
+  readonly #pair: NodePair | undefined;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   readonly #head: boolean;
   #resolve!: (response: Response) => void;
   readonly response: Promise<Response>;
+  #init: ResponseInit | undefined;
+  #noBody = false;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #pulled: (() => void) | undefined;
   #answered = false;
@@ -56,18 +71,36 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   #declared: number | undefined = undefined;
   #sent = 0;
 
-  constructor(request: Request) {
+  constructor(request: Request, pair: NodePair | undefined) {
     super();
-    this.#reader = request.body?.getReader();
+    this.#request = request;
+    this.#pair = pair;
     this.#head = request.method === 'HEAD';
     this.response = new Promise((resolve) => (this.#resolve = resolve));
-    const signal = request.signal;
+  }
+
+  /** Watched only once the exchange goes asynchronous: reading request.signal has a cost of its own. */
+  protected override startWatching(): void {
+    const outgoing = this.#pair?.outgoing;
+    if (outgoing !== undefined && typeof outgoing.once === 'function') {
+      outgoing.once('close', () => {
+        if (!outgoing.writableFinished) this.abort(new ClientDisconnectedError());
+      });
+      return;
+    }
+    const signal = this.#request.signal;
     if (signal.aborted) this.abort(new ClientDisconnectedError());
     else signal.addEventListener('abort', () => this.abort(new ClientDisconnectedError()), { once: true });
   }
 
   // BodySource
   async next(): Promise<Bytes | null> {
+    // Straight from Node's request when the host passes it: no ReadableStream in between.
+    const incoming = this.#pair?.incoming;
+    if (this.#reader === undefined && incoming !== undefined && typeof (incoming as { read?: unknown }).read === 'function') {
+      return pullFrom(incoming as unknown as IncomingMessage);
+    }
+    this.#reader ??= this.#request.body?.getReader();
     if (this.#reader === undefined) return null;
     try {
       const { done, value } = await this.#reader.read();
@@ -88,29 +121,35 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     // The core wants the connection closed (a refused request, a body left unread): the only way
     // to say so through a Response, which node-based hosts honour.
     if (framing.close) h.set('connection', 'close');
-    const body =
-      framing.noBody || this.#head
-        ? null
-        : new ReadableStream<Uint8Array>(
-            {
-              start: (controller) => void (this.#controller = controller),
-              pull: () => {
-                const resume = this.#pulled;
-                this.#pulled = undefined;
-                resume?.();
-              },
-              // The host stopped reading (its client went away): the app's body is ended and closed.
-              cancel: () => this.abort(new ClientDisconnectedError()),
-            },
-            { highWaterMark: QUEUE_BYTES, size: (chunk) => chunk.byteLength },
-          );
-    this.#answered = true;
+    this.#init = { status: code, statusText: reason, headers: h };
+    this.#noBody = framing.noBody || this.#head;
     this.#declared = framing.noBody ? undefined : framing.contentLength;
-    this.#resolve(new Response(body, { status: code, statusText: reason, headers: h }));
+  }
+
+  /** Answers with a streamed body, made at the first write. */
+  #stream(): ReadableStreamDefaultController<Uint8Array> | undefined {
+    if (this.#controller !== undefined || this.#answered) return this.#controller;
+    this.#answered = true;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => void (this.#controller = controller),
+        pull: () => {
+          const resume = this.#pulled;
+          this.#pulled = undefined;
+          resume?.();
+        },
+        // The host stopped reading (its client went away): the app's body is ended and closed.
+        cancel: () => this.abort(new ClientDisconnectedError()),
+      },
+      { highWaterMark: QUEUE_BYTES, size: (chunk) => chunk.byteLength },
+    );
+    this.#resolve(new Response(body, this.#init));
+    return this.#controller;
   }
 
   write(chunk: Bytes): boolean {
-    const c = this.#controller;
+    if (this.#noBody) return true;
+    const c = this.#stream();
     if (c === undefined) return true;
     // A copy: the app may reuse its buffer once write() has resolved, and the host reads later.
     c.enqueue(chunk.slice());
@@ -132,6 +171,15 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   }
 
   end(_reuse: boolean, last?: Bytes): void {
+    if (!this.#answered) {
+      // The whole response at once: one buffer, no stream.
+      const bytes = this.#noBody || last === undefined ? 0 : last.length;
+      if (this.#declared === undefined || bytes >= this.#declared) {
+        this.#answered = true;
+        this.#resolve(new Response(this.#noBody || last === undefined || last.length === 0 ? null : last.slice(), this.#init));
+        return;
+      }
+    }
     if (last !== undefined && last.length > 0) this.write(last);
     // Fewer bytes than the declared Content-Length: the host must not take this for a whole
     // response (on a kept-alive connection the next response would be read as the rest of it).
@@ -178,11 +226,20 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
   const scriptName = encodeScriptName(options.scriptName);
   const connection = options.connection ?? nodeConnection;
   return (request, ...extra) => {
-    const url = new URL(request.url);
-    const exchange = new FetchExchange(request);
-    const rawHeaders: string[] = [];
+    const href = request.url;
+    const url = new URL(href);
+    const pair = extra[0] as NodePair | undefined;
+    const exchange = new FetchExchange(request, pair);
+    let rawHeaders: string[] = [];
     let host = false;
-    for (const [name, value] of request.headers) {
+    // Node's request, when the host passes it, has the header lines as received: case, order and
+    // repeats kept, and no Request to build from them.
+    const nodeHeaders = pair?.incoming?.rawHeaders;
+    if (Array.isArray(nodeHeaders)) {
+      rawHeaders = nodeHeaders;
+      for (let i = 0; i < nodeHeaders.length && !host; i += 2) host = nodeHeaders[i]!.length === 4 && nodeHeaders[i]!.toLowerCase() === 'host';
+      if (!host) rawHeaders = [...nodeHeaders];
+    } else for (const [name, value] of request.headers) {
       if (name === 'host') {
         host = true;
         // Fetch joins repeated fields with ", "; a Host never contains a comma, so this was two
@@ -195,7 +252,7 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
     // A Request need not carry Host; its URL always names one.
     if (!host) rawHeaders.push('host', url.host);
     // A body with no declared length (a stream made in-process) is read to its end, as chunked would be.
-    if (request.body !== null && !request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
+    if (!Array.isArray(nodeHeaders) && !NO_BODY.has(request.method) && request.body !== null && !request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
       rawHeaders.push('transfer-encoding', 'chunked');
     }
     const https = url.protocol === 'https:';
@@ -203,8 +260,8 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
     const info: RequestInfo = {
       method: request.method,
       // From the URL as serialized, not url.search: that drops an empty query ("/?" stays "/?").
-      target: targetOf(request.url),
-      httpVersion: '1.1',
+      target: targetOf(href),
+      httpVersion: pair?.incoming?.httpVersion === '1.0' ? '1.0' : '1.1',
       rawHeaders,
       remoteAddress: peer?.remoteAddress,
       remotePort: peer?.remotePort,

@@ -99,44 +99,7 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
   // BodySource
 
   next(): Promise<Bytes | null> {
-    const req = this.req;
-    const chunk = req.read() as Buffer | null;
-    if (chunk !== null) return Promise.resolve(chunk);
-    if (req.readableEnded) return Promise.resolve(null);
-    if (req.destroyed) {
-      return req.complete ? Promise.resolve(null) : Promise.reject(new ClientDisconnectedError());
-    }
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        req.off('readable', onReadable);
-        req.off('end', onEnd);
-        req.off('error', onError);
-        req.off('close', onClose);
-      };
-      const onReadable = () => {
-        const c = req.read() as Buffer | null;
-        if (c === null) return; // end-of-stream arrives as 'end' next
-        cleanup();
-        resolve(c);
-      };
-      const onEnd = () => {
-        cleanup();
-        resolve(null);
-      };
-      const onError = () => {
-        cleanup();
-        reject(new ClientDisconnectedError());
-      };
-      const onClose = () => {
-        cleanup();
-        if (req.complete && req.readableLength === 0) resolve(null);
-        else reject(new ClientDisconnectedError());
-      };
-      req.on('readable', onReadable);
-      req.on('end', onEnd);
-      req.on('error', onError);
-      req.on('close', onClose);
-    });
+    return pullFrom(this.req);
   }
 
   // ResponseSink: Node adds Date and applies the framing it is given.
@@ -185,6 +148,47 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
 function closeSoon(socket: Socket): void {
   if (typeof socket.destroySoon === 'function') socket.destroySoon();
   else socket.destroy?.();
+}
+
+/** The next chunk of a Node request body, null at its end; rejects if the client left first. */
+export function pullFrom(req: IncomingMessage): Promise<Bytes | null> {
+  const chunk = req.read() as Buffer | null;
+  if (chunk !== null) return Promise.resolve(chunk);
+  if (req.readableEnded) return Promise.resolve(null);
+  if (req.destroyed) {
+    return req.complete ? Promise.resolve(null) : Promise.reject(new ClientDisconnectedError());
+  }
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      req.off('readable', onReadable);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onReadable = () => {
+      const c = req.read() as Buffer | null;
+      if (c === null) return; // end-of-stream arrives as 'end' next
+      cleanup();
+      resolve(c);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(null);
+    };
+    const onError = () => {
+      cleanup();
+      reject(new ClientDisconnectedError());
+    };
+    const onClose = () => {
+      cleanup();
+      if (req.complete && req.readableLength === 0) resolve(null);
+      else reject(new ClientDisconnectedError());
+    };
+    req.on('readable', onReadable);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 /**
