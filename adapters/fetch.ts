@@ -116,11 +116,12 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
 
   // ResponseSink
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
-    const h = new Headers();
-    for (const [name, value] of headers) h.append(name, value);
+    // A list of pairs: repeated names (Set-Cookie) stay separate, and hosts with a fast path for
+    // plain header lists (@hono/node-server) take it.
+    const h: Array<[string, string]> = headers.slice();
     // The core wants the connection closed (a refused request, a body left unread): the only way
     // to say so through a Response, which node-based hosts honour.
-    if (framing.close) h.set('connection', 'close');
+    if (framing.close) h.push(['connection', 'close']);
     this.#init = { status: code, statusText: reason, headers: h };
     this.#noBody = framing.noBody || this.#head;
     this.#declared = framing.noBody ? undefined : framing.contentLength;
@@ -227,7 +228,13 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
   const connection = options.connection ?? nodeConnection;
   return (request, ...extra) => {
     const href = request.url;
-    const url = new URL(href);
+    // Scheme, host and port from the string: a URL object per request costs more than the rest.
+    const hostStart = href.indexOf('//') + 2;
+    const pathStart = href.indexOf('/', hostStart);
+    const authority = href.slice(hostStart, pathStart === -1 ? undefined : pathStart);
+    const portSep = authority.lastIndexOf(':');
+    const hasPort = portSep !== -1 && !authority.endsWith(']');
+    const url = { host: authority, hostname: hasPort ? authority.slice(0, portSep) : authority, port: hasPort ? authority.slice(portSep + 1) : '', protocol: href.slice(0, hostStart - 2) };
     const pair = extra[0] as NodePair | undefined;
     const exchange = new FetchExchange(request, pair);
     let rawHeaders: string[] = [];
