@@ -110,7 +110,7 @@ export function fromNodeListener(listener: NodeRequestListener): App {
         w?.();
       };
 
-      const socket = new BridgeSocket(environ, () => closeAll(new ClientDisconnectedError('the response was destroyed')));
+      const socket = new BridgeSocket(environ, () => closeAll(true));
       const req = new http.IncomingMessage(socket as never);
       const { raw, headers } = requestHeaders(environ);
       req.method = environ.REQUEST_METHOD;
@@ -141,6 +141,11 @@ export function fromNodeListener(listener: NodeRequestListener): App {
         );
       };
       req._read = pull;
+      // A request without a body is complete from the start (the server's input says so).
+      if ((input as { complete?: boolean }).complete === true) {
+        req.complete = true;
+        req.push(null);
+      }
 
       const res = new http.ServerResponse(req);
       res.sendDate = false;
@@ -224,12 +229,13 @@ export function fromNodeListener(listener: NodeRequestListener): App {
       Object.defineProperty(res, 'writableFinished', { get: () => finished });
 
       /** Ends the exchange once: 'finish' when the whole body was taken, 'close' always. */
-      const closeAll = (err?: Error) => {
+      const closeAll = (early: boolean) => {
         if (closed) return;
         closed = true;
-        if (err !== undefined && !finished) {
+        if (early && !finished) {
           (req as unknown as { aborted: boolean }).aborted = true;
-          if (!req.complete) req.destroy(err);
+          // The error (and its stack) only when there is a request body left to fail.
+          if (!req.complete) req.destroy(new ClientDisconnectedError('the response ended before the request body was read'));
         }
         queueMicrotask(() => {
           res.emit('close');
@@ -237,7 +243,6 @@ export function fromNodeListener(listener: NodeRequestListener): App {
         });
         wake();
       };
-      environ['nsgi.signal'].addEventListener('abort', () => closeAll(new ClientDisconnectedError()), { once: true });
 
       const body: Body = {
         async *[Symbol.asyncIterator]() {
@@ -260,13 +265,18 @@ export function fromNodeListener(listener: NodeRequestListener): App {
             yield chunk;
           }
         },
-        close: () => closeAll(finished ? undefined : new ClientDisconnectedError('the server stopped reading the response')),
+        close: () => closeAll(!finished),
       };
 
       try {
         listener(req, res);
       } catch (err) {
         reject(err);
+        return;
       }
+      // Once the response has started, the server's close() of the body reports a client gone. A
+      // listener still working on its answer hears of it through nsgi.signal (made only then: an
+      // AbortSignal per request is a cost of its own).
+      if (!started) environ['nsgi.signal'].addEventListener('abort', () => closeAll(true), { once: true });
     });
 }
