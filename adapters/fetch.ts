@@ -282,11 +282,7 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
       abort: exchange,
       sendContinue: undefined,
     };
-    const done = gateway.handle(info, exchange);
-    done?.catch((err: unknown) => {
-      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
-      exchange.abortResponse();
-    });
+    gateway.dispatch(info, exchange);
     return exchange.response;
   };
 }

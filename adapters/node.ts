@@ -247,11 +247,7 @@ export function describeRequest(req: IncomingMessage, exchange: NodeExchange, ta
 
 /** @internal Runs one request through the core; shared with the Express and Fastify adapters. */
 export function dispatch(gateway: Gateway, info: RequestInfo, exchange: NodeExchange): void {
-  gateway.handle(info, exchange)?.catch((err: unknown) => {
-    // The core turns every app failure into a response; reaching here is a bug in nsgi itself.
-    process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
-    exchange.abortResponse();
-  });
+  gateway.dispatch(info, exchange);
 }
 
 /** Wraps an app as a node:http / node:https request listener. */

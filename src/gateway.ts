@@ -122,6 +122,17 @@ export class Gateway {
   }
 
   /**
+   * Runs one request without waiting for it: handle(), with a last guard that turns a failure of
+   * nsgi itself (handle() never rejects on the app's account) into a log line and a dropped response.
+   */
+  dispatch(req: RequestInfo, sink: ResponseSink): void {
+    this.handle(req, sink)?.catch((err: unknown) => {
+      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
+      sink.abortResponse();
+    });
+  }
+
+  /**
    * Answers a request the transport refused before it could be described (a malformed request line
    * or header section): a short text/plain response with `err.status`, logged like any other.
    */

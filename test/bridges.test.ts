@@ -103,6 +103,18 @@ const request = fc.record({
   status: fc.constantFrom('200 OK', '201 Created', '404 Not Found', '418 I am a teapot', '204 No Content'),
 });
 
+/** `app` with a count of the close() calls its bodies get from the server. */
+function countingCloses(app: App): { app: App; closes: () => number } {
+  let n = 0;
+  return {
+    closes: () => n,
+    app: async (environ, sr) => {
+      const body = await app(environ, sr);
+      return { [Symbol.asyncIterator]: () => (body as AsyncIterable<Bytes>)[Symbol.asyncIterator](), close: async () => (n++, await body.close?.()) };
+    },
+  };
+}
+
 /** Serves `probe` directly and through `bridge`, sends both the same requests, and compares. */
 async function roundTrip(bridge: (app: App) => App): Promise<void> {
   const direct: Array<ReturnType<typeof view>> = [];
@@ -221,20 +233,15 @@ describe('nsgi/fetch', () => {
         { headers: { 'Content-Type': 'text/plain' } },
       );
     };
-    let closes = 0;
-    const inner = fromFetchHandler(handler);
-    const counted: App = async (environ, sr) => {
-      const body = await inner(environ, sr);
-      return { [Symbol.asyncIterator]: () => (body as AsyncIterable<Bytes>)[Symbol.asyncIterator](), close: async () => (closes++, await body.close?.()) };
-    };
-    const server = await serve(counted, { port: 0, errorLog: quiet });
+    const counted = countingCloses(fromFetchHandler(handler));
+    const server = await serve(counted.app, { port: 0, errorLog: quiet });
     try {
       const sock = await connect((server.address() as AddressInfo).port);
       sock.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
       await readUntil(sock, (t) => t.includes('tick 1'));
       sock.destroy();
-      for (let i = 0; i < 100 && (closes === 0 || !aborted); i++) await sleep(10);
-      assert.equal(closes, 1);
+      for (let i = 0; i < 100 && (counted.closes() === 0 || !aborted); i++) await sleep(10);
+      assert.equal(counted.closes(), 1);
       assert.equal(aborted, true);
     } finally {
       await server.close(0);
@@ -292,13 +299,8 @@ describe('fromNodeListener', () => {
       const timer = setInterval(() => res.write('tick\n'), 10);
       res.on('close', () => clearInterval(timer));
     };
-    let closes = 0;
-    const inner = fromNodeListener(listener);
-    const counted: App = async (environ, sr) => {
-      const body = await inner(environ, sr);
-      return { [Symbol.asyncIterator]: () => (body as AsyncIterable<Bytes>)[Symbol.asyncIterator](), close: async () => (closes++, await body.close?.()) };
-    };
-    const server = await serve(counted, { port: 0, errorLog: quiet });
+    const counted = countingCloses(fromNodeListener(listener));
+    const server = await serve(counted.app, { port: 0, errorLog: quiet });
     try {
       const sock = await connect((server.address() as AddressInfo).port);
       sock.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
@@ -307,7 +309,7 @@ describe('fromNodeListener', () => {
       for (let i = 0; i < 100 && !resClosed; i++) await sleep(10);
       assert.equal(resClosed, true);
       assert.equal(finished, false);
-      assert.equal(closes, 1);
+      assert.equal(counted.closes(), 1);
     } finally {
       await server.close(0);
     }

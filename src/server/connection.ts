@@ -388,10 +388,7 @@ export class Connection implements ParserHandler {
       abort: ex,
       sendContinue: head.expectContinue ? () => ex.sendContinue() : undefined,
     };
-    this.#ctx.gateway.handle(info, ex)?.catch((err: unknown) => {
-      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
-      ex.abortResponse();
-    });
+    this.#ctx.gateway.dispatch(info, ex);
   }
 
   onBody(chunk: Buffer): void {
