@@ -169,6 +169,38 @@ describe('raw server: connections', () => {
     });
   });
 
+  it('a client that stops reading is cut off after sendTimeout: nsgi.signal aborts, close() runs once', async () => {
+    let closes = 0;
+    let signal: AbortSignal | undefined;
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const app: App = (environ, startResponse) => {
+      signal = environ['nsgi.signal'];
+      startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
+      return {
+        *[Symbol.iterator]() {
+          for (;;) yield chunk;
+        },
+        close: () => void closes++,
+      };
+    };
+    await withServer(app, { sendTimeout: 500 }, async (port, server) => {
+      const sock = await connect(port);
+      sock.pause();
+      sock.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      // A paused client never sees the close behind the data it has not read: watch the server side.
+      const start = Date.now();
+      await sleep(100);
+      while (server.connections > 0 && Date.now() - start < 3000) await sleep(20);
+      const ms = Date.now() - start;
+      assert.equal(server.connections, 0);
+      assert.ok(ms >= 400 && ms < 3000, `cut off after ${ms} ms`);
+      await sleep(20);
+      assert.equal(signal?.aborted, true);
+      assert.equal(closes, 1);
+      sock.destroy();
+    });
+  });
+
   it('a client that pipelines requests but never reads gets no more responses than the socket holds', async () => {
     let requests = 0;
     const big = Buffer.alloc(256 * 1024, 'y');

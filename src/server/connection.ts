@@ -22,6 +22,7 @@ export interface ConnectionContext {
   readonly headerTimeout: number;
   readonly keepAliveTimeout: number;
   readonly requestTimeout: number;
+  readonly sendTimeout: number;
   /** A coarse clock (ms), advanced by the server's timer; deadlines are checked against it. */
   readonly now: number;
   /** True once the server is shutting down: every response closes its connection. */
@@ -245,7 +246,10 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
   }
 
   drain(): Promise<void> {
-    return drained(this.#socket);
+    if (!this.#socket.writableNeedDrain) return drained(this.#socket);
+    // A client that stops reading is given sendTimeout to take the response, then cut off.
+    this.#conn.awaitSend(true);
+    return drained(this.#socket).then(() => this.#conn.awaitSend(false));
   }
 
   end(reuse: boolean, last?: Bytes): void {
@@ -294,6 +298,8 @@ export class Connection implements ParserHandler {
   #closed = false;
   #deadline: number;
   #deadlineKind = Deadline.Header;
+  /** When a blocked write must have drained (0: none pending). Kept apart: it can overlap the others. */
+  #sendDeadline = 0;
 
   constructor(ctx: ConnectionContext, socket: Socket, tls: boolean) {
     this.#ctx = ctx;
@@ -472,6 +478,7 @@ export class Connection implements ParserHandler {
     if (socket.writableNeedDrain) {
       // A client that does not read its responses gets no more of them until it does.
       this.#waitingDrain = true;
+      this.awaitSend(true);
       socket.pause();
       return;
     }
@@ -499,6 +506,7 @@ export class Connection implements ParserHandler {
   #onDrain(): void {
     if (!this.#waitingDrain) return;
     this.#waitingDrain = false;
+    this.awaitSend(false);
     this.#continue();
   }
 
@@ -553,8 +561,21 @@ export class Connection implements ParserHandler {
     this.#deadline = this.#ctx.now + ms;
   }
 
-  /** Called by the server's timer: applies the header, idle and body timeouts. */
+  /** A write is waiting for the client to read (true) or has drained (false). */
+  awaitSend(waiting: boolean): void {
+    this.#sendDeadline = waiting ? this.#ctx.now + this.#ctx.sendTimeout : 0;
+  }
+
+  /** Called by the server's timer: applies the header, idle, body and send timeouts. */
   checkDeadline(now: number): void {
+    if (this.#sendDeadline !== 0 && now >= this.#sendDeadline && !this.#closed) {
+      // The client has not taken a byte of the response for sendTimeout: it is cut off.
+      this.#sendDeadline = 0;
+      const ex = this.#exchange;
+      if (ex !== undefined && !ex.ended) ex.abort(new ClientDisconnectedError(`client did not read the response for ${this.#ctx.sendTimeout} ms`));
+      this.#destroy();
+      return;
+    }
     if (this.#deadlineKind === Deadline.None || now < this.#deadline || this.#closed) return;
     const kind = this.#deadlineKind;
     this.#deadlineKind = Deadline.None;

@@ -38,6 +38,8 @@ export interface ServeOptions extends GatewayOptions {
   keepAliveTimeout?: number | undefined;
   /** Time for a request body to arrive once its head is in (408 after). Default 300 s. */
   requestTimeout?: number | undefined;
+  /** Time a client may leave a response unread while the server waits to write more; then it is cut off. Default 60 s. */
+  sendTimeout?: number | undefined;
   /** Connections served at once; further ones are closed on arrival. Default 10 000. */
   maxConnections?: number | undefined;
   /** On close(), how long requests in progress may take before they are aborted. Default 10 s. */
@@ -77,6 +79,7 @@ class ServerContext implements ConnectionContext {
   readonly headerTimeout: number;
   readonly keepAliveTimeout: number;
   readonly requestTimeout: number;
+  readonly sendTimeout: number;
   now = Date.now();
   closing = false;
   readonly conns = new Set<Connection>();
@@ -95,6 +98,7 @@ class ServerContext implements ConnectionContext {
     this.headerTimeout = positive('headerTimeout', o.headerTimeout, 10_000);
     this.keepAliveTimeout = positive('keepAliveTimeout', o.keepAliveTimeout, 5_000);
     this.requestTimeout = positive('requestTimeout', o.requestTimeout, 300_000);
+    this.sendTimeout = positive('sendTimeout', o.sendTimeout, 60_000);
   }
 
   forget(conn: Connection): void {
@@ -141,7 +145,7 @@ function build(app: AppLike, options: ServeOptions): RawServer {
   }
   server.maxConnections = maxConnections;
   // One timer for every deadline of every connection, instead of a timer per request.
-  const step = Math.max(50, Math.min(1000, Math.min(ctx.headerTimeout, ctx.keepAliveTimeout, ctx.requestTimeout) / 4));
+  const step = Math.max(50, Math.min(1000, Math.min(ctx.headerTimeout, ctx.keepAliveTimeout, ctx.requestTimeout, ctx.sendTimeout) / 4));
   let ticker: NodeJS.Timeout | undefined;
   server.on('listening', () => {
     clearInterval(ticker);
