@@ -67,9 +67,6 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #pulled: (() => void) | undefined;
   #answered = false;
-  /** Content-Length the response declared, and body bytes enqueued. */
-  #declared: number | undefined = undefined;
-  #sent = 0;
 
   constructor(request: Request, pair: NodePair | undefined) {
     super();
@@ -124,7 +121,6 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     if (framing.close) h.push(['connection', 'close']);
     this.#init = { status: code, statusText: reason, headers: h };
     this.#noBody = framing.noBody || this.#head;
-    this.#declared = framing.noBody ? undefined : framing.contentLength;
   }
 
   /** Answers with a streamed body, made at the first write. */
@@ -154,7 +150,6 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     if (c === undefined) return true;
     // A copy: the app may reuse its buffer once write() has resolved, and the host reads later.
     c.enqueue(chunk.slice());
-    this.#sent += chunk.length;
     return (c.desiredSize ?? 0) > 0;
   }
 
@@ -174,20 +169,11 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   end(_reuse: boolean, last?: Bytes): void {
     if (!this.#answered) {
       // The whole response at once: one buffer, no stream.
-      const bytes = this.#noBody || last === undefined ? 0 : last.length;
-      if (this.#declared === undefined || bytes >= this.#declared) {
-        this.#answered = true;
-        this.#resolve(new Response(this.#noBody || last === undefined || last.length === 0 ? null : last.slice(), this.#init));
-        return;
-      }
-    }
-    if (last !== undefined && last.length > 0) this.write(last);
-    // Fewer bytes than the declared Content-Length: the host must not take this for a whole
-    // response (on a kept-alive connection the next response would be read as the rest of it).
-    if (this.#declared !== undefined && this.#sent < this.#declared) {
-      this.abortResponse();
+      this.#answered = true;
+      this.#resolve(new Response(this.#noBody || last === undefined || last.length === 0 ? null : last.slice(), this.#init));
       return;
     }
+    if (last !== undefined && last.length > 0) this.write(last);
     try {
       this.#controller?.close();
     } catch {
@@ -197,9 +183,13 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
 
   abortResponse(): void {
     if (!this.#answered) {
-      this.#answered = true;
-      this.#resolve(new Response(null, { status: 500, statusText: 'Internal Server Error' }));
-      return;
+      if (this.#init === undefined || this.#noBody) {
+        this.#answered = true;
+        this.#resolve(new Response(null, this.#init ?? { status: 500, statusText: 'Internal Server Error' }));
+        return;
+      }
+      // Headers were committed: they go out, with a body that fails, so the host cuts it short.
+      this.#stream();
     }
     const c = this.#controller;
     if (c === undefined) return;

@@ -117,7 +117,9 @@ export class Gateway {
       this.record(undefined, req, status, 0, start, false);
       return undefined;
     }
-    exchange = new Exchange(this, built.environ, built.input, built.bodyLength, req, sink, start);
+    // The 100 Continue is ours to send (the host defers it to us) and still owed.
+    const continueOwed = built.expectsContinue && sendContinue !== undefined;
+    exchange = new Exchange(this, built.environ, built.input, built.bodyLength, continueOwed, req, sink, start);
     return exchange.run();
   }
 
@@ -252,6 +254,8 @@ class Exchange {
   readonly #environ: Environ;
   readonly #input: BodyInput;
   readonly #bodyLength: number | null;
+  /** The request announced its body with Expect: 100-continue and the 100 is ours to send. */
+  readonly #continueOwed: boolean;
   readonly #req: RequestInfo;
   readonly #sink: ResponseSink;
   readonly #start: number;
@@ -275,11 +279,21 @@ class Exchange {
    */
   readonly #writeFn: WriteFn = (data) => this.#write(data);
 
-  constructor(gw: Gateway, environ: Environ, input: BodyInput, bodyLength: number | null, req: RequestInfo, sink: ResponseSink, start: number) {
+  constructor(
+    gw: Gateway,
+    environ: Environ,
+    input: BodyInput,
+    bodyLength: number | null,
+    continueOwed: boolean,
+    req: RequestInfo,
+    sink: ResponseSink,
+    start: number,
+  ) {
     this.#gw = gw;
     this.#environ = environ;
     this.#input = input;
     this.#bodyLength = bodyLength;
+    this.#continueOwed = continueOwed;
     this.#req = req;
     this.#sink = sink;
     this.#start = start;
@@ -375,11 +389,16 @@ class Exchange {
     this.#sink.head(code, head.reason, headers, this.#framing);
   }
 
-  /** True when unread request body is too large (or of unknown size) to drain after the response. */
+  /**
+   * True when unread request body is too large (or of unknown size) to drain after the response, or
+   * when the client is still waiting for a 100 Continue that never came: it may send the body after
+   * this response, where it would be read as the next request.
+   */
   #mustClose(): boolean {
     const input = this.#input;
     if (input.complete) return false;
     if (this.#bodyLength === 0) return false;
+    if (this.#continueOwed && !input.started) return true;
     if (this.#bodyLength === null) return true;
     return this.#bodyLength - input.bytesReceived > this.#gw.maxDrain;
   }
@@ -535,7 +554,9 @@ class Exchange {
         this.#req,
         `app returned too few bytes (${this.#written}) for its Content-Length (${cl}); closing the connection`,
       );
-      this.#sink.end(false);
+      // An incomplete message: dropped (what was written flushed, then the connection closed), so
+      // no transport can pass it off as whole.
+      this.#sink.abortResponse();
       return;
     }
     this.#sink.end(!framing.close && !this.#mustClose());

@@ -22,6 +22,8 @@ export interface BodyInput extends InputStream {
   readonly bytesReceived: number;
   /** True once the whole body has been received. */
   readonly complete: boolean;
+  /** True once the app's first read reached the transport (when a `100 Continue` is sent). */
+  readonly started: boolean;
 }
 
 /**
@@ -31,6 +33,7 @@ export interface BodyInput extends InputStream {
 class EmptyInput implements BodyInput {
   readonly bytesReceived = 0;
   readonly complete = true;
+  readonly started = false;
   read(): Promise<Bytes> {
     return Promise.resolve(EMPTY);
   }

@@ -189,10 +189,7 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
 
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
     const h = this.request;
-    // A client still waiting to send the body it announced with Expect would send it after this
-    // response, where it would be read as the next request: close instead.
-    const unsentBody = h.expectContinue && !this.continueSent && !this.bodyDone;
-    this.close = framing.close || !h.keepAlive || this.#conn.mustClose || unsentBody;
+    this.close = framing.close || !h.keepAlive || this.#conn.mustClose;
     this.#chunked = framing.chunked;
     const flags = (framing.chunked ? 1 : 0) | (this.close ? 2 : this.#http10 ? 4 : 0);
     const date = currentDate();
@@ -272,8 +269,11 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
   }
 
   abortResponse(): void {
-    this.ended = true;
+    // The head the core committed is part of what was written: it goes out, then the connection closes.
+    const head = this.#pendingHead;
     this.#pendingHead = undefined;
+    if (head !== undefined && !this.#socket.destroyed) this.#socket.write(head);
+    this.ended = true;
     this.#conn.responseEnded(this, false);
   }
 }
