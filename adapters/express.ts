@@ -10,7 +10,7 @@ import { InterfaceError } from '../src/errors.js';
 import { targetPath } from '../src/uri.js';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import type { AppLike, Bytes } from '../src/types.js';
-import { describeRequest, dispatch, MergingNodeExchange } from './node.js';
+import { describeRequest, MergingNodeExchange } from './node.js';
 
 /** What the adapter reads from Express's request; `express.Request` has all of it. */
 export interface ExpressRequest extends IncomingMessage {
@@ -166,6 +166,6 @@ export function toExpress(app: AppLike, options: ExpressOptions = {}): ExpressMi
         if (((req.socket as { server?: EventEmitter }).server?.listenerCount('checkContinue') ?? 0) > 0) res.writeContinue();
       };
     }
-    dispatch(gateway, info, exchange);
+    gateway.dispatch(info, exchange);
   };
 }

@@ -15,7 +15,7 @@ import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName, ownsPath } from '../src/script-name.js';
 import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
-import { describeRequest, dispatch, MergingNodeExchange, NodeExchange, repeats } from './node.js';
+import { describeRequest, MergingNodeExchange, NodeExchange, repeats } from './node.js';
 
 export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
   /** The app to serve under the plugin's `prefix` (register option), every method and path. */
@@ -290,7 +290,7 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
     if (routed !== targetPath(target)) info.path = routed;
     info.errors = new TextErrorStream(new RequestLogSink(request.log));
     if (expects && deferredContinue.has(raw)) info.sendContinue = () => reply.raw.writeContinue();
-    dispatch(gateway, info, exchange);
+    gateway.dispatch(info, exchange);
   };
 
   const server = fastify.server;

@@ -245,11 +245,6 @@ export function describeRequest(req: IncomingMessage, exchange: NodeExchange, ta
   };
 }
 
-/** @internal Runs one request through the core; shared with the Express and Fastify adapters. */
-export function dispatch(gateway: Gateway, info: RequestInfo, exchange: NodeExchange): void {
-  gateway.dispatch(info, exchange);
-}
-
 /** Wraps an app as a node:http / node:https request listener. */
 export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}): NodeListener {
   const gateway = new Gateway(app, options);
@@ -260,7 +255,7 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
     const peers = peersOf(req.socket);
     const info = describeRequest(req, exchange, req.url ?? '/', scriptName);
     if (lazyContinue) info.sendContinue = () => res.writeContinue();
-    dispatch(gateway, info, exchange);
+    gateway.dispatch(info, exchange);
   };
 
   const listener = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, false)) as NodeListener;

@@ -12,6 +12,7 @@ import { formatError, TextErrorStream, type TextSink } from './error-stream.js';
 import type { BodyInput } from './input.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse, WriteFn } from './types.js';
+import { isThenable } from './thenable.js';
 
 /** How the transport must frame the response body; decided by the core. */
 export interface Framing {
@@ -205,9 +206,6 @@ function sendPlain(sink: ResponseSink, code: number, head: boolean, close: boole
   return code;
 }
 
-function isThenable<T>(v: unknown): v is PromiseLike<T> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<T>).then === 'function';
-}
 
 function describeValue(v: unknown): string {
   if (v === null) return 'null';

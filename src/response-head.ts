@@ -5,8 +5,8 @@ import type { ResponseHeaders } from './types.js';
 
 /** Three digits, exactly one space, then a reason phrase of visible characters (possibly empty). */
 const STATUS_RE = /^([1-9][0-9]{2}) (?:[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
-/** RFC 9110 field-name (token). */
-const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 token: a field name or a method. */
+export const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 9110 field-value restricted to latin-1: visible characters, SP, HTAB and obs-text. */
 const FIELD_VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS_RE = /^[0-9]+$/;

@@ -281,6 +281,11 @@ describe('middleware: streaming and composition', () => {
     assert.throws(() => proxyFix(json, undefined as never), /give trust/);
     assert.throws(() => accessLog(json, { format: 'fancy' as never }), /'common' or 'combined'/);
     assert.throws(() => staticFiles(''), /give the directory/);
+    assert.throws(() => staticFiles('./no/such/dir'), /is not a directory; give the directory to serve/);
+    assert.throws(() => ipFilter(json, {}), /give an allow list, a deny list or both/);
+    assert.throws(() => ipFilter(json, undefined as never), /give an allow list, a deny list or both/);
+    assert.throws(() => compress(json, { gzipLevel: 12 }), /gzipLevel must be an integer from 1 to 9, got 12/);
+    assert.throws(() => compress(json, { brotliQuality: -1 }), /brotliQuality must be an integer from 0 to 11/);
   });
 
   it('ipFilter compares IPv4-mapped IPv6 clients as IPv4, and IPv6 ranges', async () => {

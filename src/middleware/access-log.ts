@@ -7,6 +7,7 @@
 import { toApp } from '../app-forms.js';
 import type { App, AppLike, StartResponse } from '../types.js';
 import { watchBody } from './body.js';
+import { thenOrNow } from '../thenable.js';
 
 export interface AccessLogOptions {
   /** `'common'` (default) or `'combined'` (adds Referer and User-Agent). */
@@ -57,10 +58,6 @@ export function accessLog(app: AppLike, options: AccessLogOptions = {}): App {
     // A HEAD response sends no body, whatever the app returns.
     const head = environ.REQUEST_METHOD === 'HEAD';
     const watch = { chunk: (c: Uint8Array) => void (head || (bytes += c.length)), closed: line };
-    const result = inner(environ, sr);
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      return Promise.resolve(result).then((body) => watchBody(body, watch));
-    }
-    return watchBody(result as Parameters<typeof watchBody>[0], watch);
+    return thenOrNow(inner(environ, sr), (body) => watchBody(body, watch));
   };
 }

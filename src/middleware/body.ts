@@ -1,6 +1,7 @@
 /** What middleware needs to handle a body it passes on: watch it without changing it, or iterate it itself. */
 
 import type { Body, Bytes } from '../types.js';
+import { isThenable } from '../thenable.js';
 
 export interface BodyWatch {
   /** Each chunk, as the server takes it. */
@@ -22,9 +23,6 @@ export function isBody(v: unknown): v is Body {
   );
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
-}
 
 /**
  * The same body, watched: chunks pass through unchanged and in the same blocks, sync stays sync and

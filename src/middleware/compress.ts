@@ -13,6 +13,7 @@ import Negotiator from 'negotiator';
 import { toApp } from '../app-forms.js';
 import type { App, AppLike, Body, Bytes, ResponseHeaders, StartResponse } from '../types.js';
 import { closable, isBody, relay } from './body.js';
+import { thenOrNow } from '../thenable.js';
 
 export interface CompressOptions {
   /** Bodies with a Content-Length below this many bytes are sent as they are. Default 1024. */
@@ -44,6 +45,12 @@ export function compress(app: AppLike, options: CompressOptions = {}): App {
   const available: Coding[] = options.brotli === false ? ['gzip'] : ['br', 'gzip'];
   const gzipLevel = options.gzipLevel ?? 6;
   const brotliQuality = options.brotliQuality ?? 4;
+  // Checked here: zlib would refuse them only on the first compressed response.
+  if (!(threshold >= 0)) throw new RangeError(`compress: threshold must be a number of bytes >= 0, got ${String(options.threshold)}`);
+  if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) throw new RangeError(`compress: gzipLevel must be an integer from 1 to 9, got ${String(options.gzipLevel)}`);
+  if (!Number.isInteger(brotliQuality) || brotliQuality < 0 || brotliQuality > 11) {
+    throw new RangeError(`compress: brotliQuality must be an integer from 0 to 11, got ${String(options.brotliQuality)}`);
+  }
   return (environ, startResponse) => {
     let coding: Coding | undefined;
     const sr: StartResponse = (status, headers, excInfo) => {
@@ -129,10 +136,6 @@ export function compress(app: AppLike, options: CompressOptions = {}): App {
         body,
       );
     };
-    const result = inner(environ, sr);
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<Body>).then === 'function') {
-      return Promise.resolve(result as PromiseLike<Body>).then(wrap);
-    }
-    return wrap(result as Body);
+    return thenOrNow(inner(environ, sr), wrap);
   };
 }

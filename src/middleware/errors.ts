@@ -9,6 +9,7 @@ import { toApp } from '../app-forms.js';
 import { formatError } from '../error-stream.js';
 import type { App, AppLike, Body, Bytes, Environ, StartResponse } from '../types.js';
 import { closable, isBody, relay } from './body.js';
+import { isThenable } from '../thenable.js';
 
 export interface ErrorsOptions {
   /** Show the error and its stack to the client. Never in production: it tells attackers how the app works. */
@@ -73,9 +74,6 @@ export function errors(app: AppLike, options: ErrorsOptions = {}): App {
     } catch (err) {
       return page500(err);
     }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<Body>).then === 'function') {
-      return Promise.resolve(result as PromiseLike<Body>).then(pass, page500);
-    }
-    return pass(result as Body);
+    return isThenable<Body>(result) ? Promise.resolve(result).then(pass, page500) : pass(result);
   };
 }

@@ -44,6 +44,9 @@ export const forbidden: App = plainText('403 Forbidden', 'Forbidden\n');
 
 export function ipFilter(app: AppLike, options: IpFilterOptions): App {
   const inner = toApp(app);
+  if (options === null || typeof options !== 'object' || (options.allow === undefined && options.deny === undefined)) {
+    throw new TypeError("ipFilter(app, options): give an allow list, a deny list or both, e.g. { allow: ['127.0.0.1', '10.0.0.0/8'] }");
+  }
   const allow = options.allow === undefined ? undefined : options.allow.map((t) => parseRange(t, 'allow'));
   const deny = (options.deny ?? []).map((t) => parseRange(t, 'deny'));
   const refuse = options.forbidden === undefined ? forbidden : toApp(options.forbidden);

@@ -11,6 +11,8 @@ import type { App, AppLike, Body, Bytes, Environ, StartResponse } from '../types
 import { closable, isBody, relay } from './body.js';
 import { notFound } from './mount.js';
 import { plainText } from './plain-text.js';
+import { TOKEN_RE } from '../response-head.js';
+import { thenOrNow } from '../thenable.js';
 
 /** What `environ['nsgi.route']` holds: the pattern that matched and its parameters. */
 export interface RouteMatch {
@@ -27,7 +29,6 @@ export interface RouterOptions {
   notFound?: AppLike | undefined;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 interface Route {
   key: string;
@@ -45,7 +46,7 @@ function parseRoute(key: string, app: AppLike): Route {
   const pattern = space === -1 ? key : key.slice(space + 1).trim();
   const methods = methodPart === '' || methodPart === '*' ? null : new Set(methodPart.split('|'));
   for (const m of methods ?? []) {
-    if (!TOKEN.test(m)) throw new RangeError(`router: ${JSON.stringify(key)}: ${JSON.stringify(m)} is not a method; write routes as 'GET /path' or 'GET|POST /path'`);
+    if (!TOKEN_RE.test(m)) throw new RangeError(`router: ${JSON.stringify(key)}: ${JSON.stringify(m)} is not a method; write routes as 'GET /path' or 'GET|POST /path'`);
   }
   if (!pattern.startsWith('/')) throw new RangeError(`router: ${JSON.stringify(key)}: the path pattern must start with '/', e.g. 'GET /users/:id'`);
   const segments = pattern.split('/').slice(1);
@@ -103,11 +104,7 @@ function headOf(app: App, environ: Environ, startResponse: StartResponse): Body 
       body,
     );
   };
-  const result = app(environ, sr);
-  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<Body>).then === 'function') {
-    return Promise.resolve(result as PromiseLike<Body>).then(finish);
-  }
-  return finish(result as Body);
+  return thenOrNow(app(environ, sr), finish);
 }
 
 /**

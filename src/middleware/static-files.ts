@@ -5,7 +5,7 @@
  * through `wsgi.file_wrapper`, block by block, never whole into memory.
  */
 
-import type { Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import etag from 'etag';
@@ -80,6 +80,10 @@ function localPath(root: string, pathInfo: string): string | undefined {
 export function staticFiles(root: string, options: StaticFilesOptions = {}): App {
   if (typeof root !== 'string' || root === '') throw new TypeError('staticFiles(root): give the directory to serve');
   const base = resolve(root);
+  // A mistyped root would otherwise only show as every file being 404.
+  if (!statSync(base, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new RangeError(`staticFiles: ${JSON.stringify(root)} (${base}) is not a directory; give the directory to serve`);
+  }
   const index = options.index ?? 'index.html';
   const maxAge = options.maxAge ?? 0;
   if (!(maxAge >= 0)) throw new RangeError(`staticFiles: maxAge must be a number of seconds >= 0, got ${String(options.maxAge)}`);

@@ -9,8 +9,9 @@
 
 import { toApp } from '../app-forms.js';
 import { InterfaceError } from '../errors.js';
-import { parseResponseHead } from '../response-head.js';
+import { parseResponseHead, TOKEN_RE } from '../response-head.js';
 import type { App, AppLike, Body, Bytes, Environ, ErrorStream, InputStream, StartResponse, WriteFn } from '../types.js';
+import { thenOrNow } from '../thenable.js';
 
 /** A broken rule of the interface, named (`rule`) and blamed on one side. */
 export class LintError extends Error {
@@ -55,7 +56,6 @@ const REQUIRED = [
   'nsgi.signal',
 ] as const;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const NATIVE = /^[\x00-\xff]*$/;
 const DIGITS = /^[0-9]+$/;
 const HTTP_KEY = /^HTTP_[A-Z0-9_]+$/;
@@ -69,9 +69,6 @@ function kind(v: unknown): string {
   return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : `a ${typeof v}`;
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
-}
 
 /** One layer of validate in a request, for the block-boundary rule between nested layers. */
 interface Layer {
@@ -172,7 +169,7 @@ function checkEnviron(lint: RequestLint, environ: Environ): void {
   const signal = environ['nsgi.signal'] as unknown;
   if ('nsgi.signal' in environ && !(signal instanceof AbortSignal)) lint.fail('server', 'environ.signal', `nsgi.signal must be an AbortSignal, got ${kind(signal)}`);
   const method = environ.REQUEST_METHOD;
-  if (typeof method === 'string' && !TOKEN.test(method)) lint.fail('server', 'environ.method', `REQUEST_METHOD ${JSON.stringify(method)} is not a token`);
+  if (typeof method === 'string' && !TOKEN_RE.test(method)) lint.fail('server', 'environ.method', `REQUEST_METHOD ${JSON.stringify(method)} is not a token`);
   const script = environ.SCRIPT_NAME;
   if (typeof script === 'string' && script !== '' && (!script.startsWith('/') || script === '/')) {
     lint.fail('server', 'environ.script-name', `SCRIPT_NAME must be '' or start with '/' (and not be '/'), got ${JSON.stringify(script)}`);
@@ -459,8 +456,6 @@ export function validate(app: AppLike, options: ValidateOptions = {}): App {
     checkEnviron(lint, environ);
     if (environ['wsgi.input'] !== undefined) environ['wsgi.input'] = lintInput(lint, environ['wsgi.input']);
     if (environ['wsgi.errors'] !== undefined) environ['wsgi.errors'] = lintErrors(lint, environ['wsgi.errors']);
-    const result = inner(environ, lintStartResponse(lint, startResponse));
-    if (isThenable(result)) return Promise.resolve(result).then((r) => checkResult(lint, r));
-    return checkResult(lint, result);
+    return thenOrNow(inner(environ, lintStartResponse(lint, startResponse)), (r) => checkResult(lint, r));
   };
 }
