@@ -1,5 +1,5 @@
 /**
- * Bridges to the Fetch API (`nsgi/fetch`): an nsgi app as a `(request) => Promise<Response>` handler
+ * Bridges to the Fetch API (`nsgi/fetch`): an nsgi app as a `(request) => Response | Promise<Response>` handler
  * for any Fetch-style host, and a Fetch handler (a Hono app's `fetch`, say) as an nsgi app. Bodies
  * stream both ways with backpressure; aborts travel through `request.signal` and `nsgi.signal`.
  */
@@ -13,7 +13,9 @@ import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '.
 import type { BodySource } from '../src/input.js';
 import { HOP_BY_HOP } from '../src/response-head.js';
 import { encodeScriptName } from '../src/script-name.js';
-import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders } from '../src/types.js';
+import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse } from '../src/types.js';
+import { thenOrNow } from '../src/thenable.js';
+import { EnvironRequest, headerPairs, heldOf, holdResponseBodies } from './fetch-objects.js';
 import { relativeTarget } from '../src/uri.js';
 
 export interface FetchHandlerOptions extends GatewayOptions {
@@ -26,7 +28,8 @@ export interface FetchHandlerOptions extends GatewayOptions {
   connection?: ((request: Request, ...extra: unknown[]) => { remoteAddress?: string; remotePort?: number } | undefined) | undefined;
 }
 
-export type FetchHandler = (request: Request, ...extra: unknown[]) => Promise<Response>;
+/** A Fetch-style handler, as Hono, Deno.serve and Bun take it: a ready Response or a promise of one. */
+export type FetchHandler = (request: Request, ...extra: unknown[]) => Response | Promise<Response>;
 
 const NO_BODY = new Set(['GET', 'HEAD']);
 /** Response bytes queued for the host before the app is asked to wait. */
@@ -51,6 +54,28 @@ interface NodePair {
 }
 
 /**
+ * The response headers as a Response takes them: a plain record when no name repeats (hosts such as
+ * `@hono/node-server` send a record without building Headers), else pairs, which keep repeated
+ * fields (Set-Cookie) apart. `close`: the core wants the connection closed (a refused request, a body
+ * left unread), which a Response can only say with the field itself; node-based hosts honour it.
+ */
+function headersInit(headers: ResponseHeaders, close: boolean): Record<string, string> | Array<[string, string]> {
+  // A plain object literal: names on Object.prototype only ever send a list of pairs instead.
+  const record: Record<string, string> = {};
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i]![0].toLowerCase();
+    if (record[name] !== undefined) {
+      const pairs: Array<[string, string]> = headers.slice();
+      if (close) pairs.push(['connection', 'close']);
+      return pairs;
+    }
+    record[name] = headers[i]![1];
+  }
+  if (close) record.connection = 'close';
+  return record;
+}
+
+/**
  * One request through the core, answered as a Response. The Response is made when the first body
  * bytes (or the end) arrive, so a response known whole at once goes as one buffer — the host's fast
  * path — and only a streamed one gets a ReadableStream.
@@ -60,8 +85,9 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   readonly #pair: NodePair | undefined;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   readonly #head: boolean;
-  #resolve!: (response: Response) => void;
-  readonly response: Promise<Response>;
+  #resolve: ((response: Response) => void) | undefined;
+  /** The answer, when it came before anyone waited for it. */
+  #response: Response | undefined;
   #init: ResponseInit | undefined;
   #noBody = false;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
@@ -73,7 +99,19 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     this.#request = request;
     this.#pair = pair;
     this.#head = request.method === 'HEAD';
-    this.response = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  #answer(response: Response): void {
+    if (this.#resolve !== undefined) this.#resolve(response);
+    else this.#response = response;
+  }
+
+  /**
+   * The Response now when the app answered synchronously — hosts send a ready Response without a
+   * turn through the promise machinery — else a promise of it.
+   */
+  response(): Response | Promise<Response> {
+    return this.#response ?? new Promise((resolve) => (this.#resolve = resolve));
   }
 
   /** Watched only once the exchange goes asynchronous: reading request.signal has a cost of its own. */
@@ -113,13 +151,7 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
 
   // ResponseSink
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
-    // A list of pairs: repeated names (Set-Cookie) stay separate, and hosts with a fast path for
-    // plain header lists (@hono/node-server) take it.
-    const h: Array<[string, string]> = headers.slice();
-    // The core wants the connection closed (a refused request, a body left unread): the only way
-    // to say so through a Response, which node-based hosts honour.
-    if (framing.close) h.push(['connection', 'close']);
-    this.#init = { status: code, statusText: reason, headers: h };
+    this.#init = { status: code, statusText: reason, headers: headersInit(headers, framing.close) };
     this.#noBody = framing.noBody || this.#head;
   }
 
@@ -140,7 +172,7 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
       },
       { highWaterMark: QUEUE_BYTES, size: (chunk) => chunk.byteLength },
     );
-    this.#resolve(new Response(body, this.#init));
+    this.#answer(new Response(body, this.#init));
     return this.#controller;
   }
 
@@ -170,7 +202,7 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     if (!this.#answered) {
       // The whole response at once: one buffer, no stream.
       this.#answered = true;
-      this.#resolve(new Response(this.#noBody || last === undefined || last.length === 0 ? null : last.slice(), this.#init));
+      this.#answer(new Response(this.#noBody || last === undefined || last.length === 0 ? null : last.slice(), this.#init));
       return;
     }
     if (last !== undefined && last.length > 0) this.write(last);
@@ -185,7 +217,7 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     if (!this.#answered) {
       if (this.#init === undefined || this.#noBody) {
         this.#answered = true;
-        this.#resolve(new Response(null, this.#init ?? { status: 500, statusText: 'Internal Server Error' }));
+        this.#answer(new Response(null, this.#init ?? { status: 500, statusText: 'Internal Server Error' }));
         return;
       }
       // Headers were committed: they go out, with a body that fails, so the host cuts it short.
@@ -211,7 +243,7 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   }
 }
 
-/** Wraps an app as a Fetch handler: `(request) => Promise<Response>`. */
+/** Wraps an app as a Fetch handler: `(request) => Response | Promise<Response>` (a ready Response when the app answers at once). */
 export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}): FetchHandler {
   const gateway = new Gateway(app, options);
   const scriptName = encodeScriptName(options.scriptName);
@@ -223,8 +255,10 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
     const pathStart = href.indexOf('/', hostStart);
     const authority = href.slice(hostStart, pathStart === -1 ? undefined : pathStart);
     const portSep = authority.lastIndexOf(':');
-    const hasPort = portSep !== -1 && !authority.endsWith(']');
-    const url = { host: authority, hostname: hasPort ? authority.slice(0, portSep) : authority, port: hasPort ? authority.slice(portSep + 1) : '', protocol: href.slice(0, hostStart - 2) };
+    const hasPort = portSep !== -1 && authority.charCodeAt(authority.length - 1) !== 0x5d; // ']'
+    let hostname = hasPort ? authority.slice(0, portSep) : authority;
+    if (hostname.charCodeAt(0) === 0x5b) hostname = hostname.slice(1, -1); // an IPv6 literal's brackets
+    const https = hostStart === 8; // "https://"
     const pair = extra[0] as NodePair | undefined;
     const exchange = new FetchExchange(request, pair);
     let rawHeaders: string[] = [];
@@ -247,12 +281,11 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
       rawHeaders.push(name, value);
     }
     // A Request need not carry Host; its URL always names one.
-    if (!host) rawHeaders.push('host', url.host);
+    if (!host) rawHeaders.push('host', authority);
     // A body with no declared length (a stream made in-process) is read to its end, as chunked would be.
     if (!Array.isArray(nodeHeaders) && !NO_BODY.has(request.method) && request.body !== null && !request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
       rawHeaders.push('transfer-encoding', 'chunked');
     }
-    const https = url.protocol === 'https:';
     const peer = connection(request, ...extra);
     const info: RequestInfo = {
       method: request.method,
@@ -262,8 +295,8 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
       rawHeaders,
       remoteAddress: peer?.remoteAddress,
       remotePort: peer?.remotePort,
-      localAddress: url.hostname.replace(/^\[|\]$/g, ''),
-      localPort: Number(url.port || (https ? 443 : 80)),
+      localAddress: hostname,
+      localPort: hasPort ? Number(authority.slice(portSep + 1)) : https ? 443 : 80,
       tls: https,
       scriptName,
       path: undefined,
@@ -273,20 +306,8 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
       sendContinue: undefined,
     };
     gateway.dispatch(info, exchange);
-    return exchange.response;
+    return exchange.response();
   };
-}
-
-/** The request body as a ReadableStream pulled from wsgi.input. */
-function inputStream(environ: Environ): ReadableStream<Uint8Array> {
-  const input = environ['wsgi.input'];
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const chunk = await input.read(64 * 1024);
-      if (chunk.length === 0) controller.close();
-      else controller.enqueue(chunk);
-    },
-  });
 }
 
 /** The URL the Fetch handler gets: scheme and host, then the target below the mount (see relativeTarget). */
@@ -295,55 +316,73 @@ function fetchUrl(environ: Environ): string {
   return `${environ['wsgi.url_scheme']}://${host}${relativeTarget(environ)}`;
 }
 
+export interface FromFetchOptions {
+  /**
+   * Make `globalThis.Response` a stand-in that keeps a string or byte body as given until the body
+   * is used, so the bridge sends it without a body stream (as `@hono/node-server` does). It passes
+   * `instanceof Response` and makes the real Response on first use of its body. Default `true`;
+   * `false` leaves the global alone.
+   */
+  overrideGlobalObjects?: boolean | undefined;
+}
+
 /** A Fetch handler (`(request) => Response | Promise<Response>`) as an nsgi app. */
-export function fromFetchHandler(fetch: (request: Request) => Response | Promise<Response>): App {
+export function fromFetchHandler(fetch: (request: Request) => Response | Promise<Response>, options: FromFetchOptions = {}): App {
   if (typeof fetch !== 'function') throw new TypeError('fromFetchHandler(fetch): give the handler function, e.g. honoApp.fetch');
-  return async (environ, startResponse) => {
-    const headers = new Headers();
-    for (const [name, value] of environ['nsgi.raw_headers']) {
-      const lower = name.toLowerCase();
-      // Framing belongs to the hop: the Request carries the body as a stream of its own.
-      if (HOP_BY_HOP.has(lower) || lower === 'cookie' || lower.includes('_')) continue;
-      headers.append(name, value);
-    }
-    // Headers would join several Cookie lines with ", "; the environ's "; " join is the one cookies use.
-    if (typeof environ.HTTP_COOKIE === 'string') headers.set('cookie', environ.HTTP_COOKIE);
-    const method = environ.REQUEST_METHOD;
-    const hasBody = !NO_BODY.has(method.toUpperCase());
-    const request = new Request(fetchUrl(environ), {
-      method,
-      headers,
-      body: hasBody ? inputStream(environ) : null,
-      signal: environ['nsgi.signal'],
-      duplex: 'half',
-    } as RequestInit);
-    const response = await fetch(request);
+  if (options.overrideGlobalObjects !== false) holdResponseBodies();
+  return (environ, startResponse) => {
+    // The stand-in takes method, URL, headers and signal from the environ when asked, and the body
+    // from wsgi.input; a real Request is made only for what it does not hold.
+    const request = new EnvironRequest(environ, fetchUrl(environ)) as unknown as Request;
+    return thenOrNow(fetch(request), (response) => respond(response, startResponse));
+  };
+}
+
+/** Starts the nsgi response from a Fetch Response and returns its body. */
+function respond(response: Response, startResponse: StartResponse): Body {
+  if (!(response instanceof Response)) {
+    throw new TypeError(`fromFetchHandler: the handler must return (or resolve to) a Response, got ${response === null ? 'null' : typeof response}`);
+  }
+  const held = heldOf(response);
+  if (held !== undefined) {
+    // Status, headers and bytes as given: no Response stream to read them through.
+    const headers = headerPairs(held.headers);
     const out: ResponseHeaders = [];
-    for (const [name, value] of response.headers) {
-      if (name === 'set-cookie' || HOP_BY_HOP.has(name)) continue;
-      out.push([name, value]);
+    let typed = false;
+    for (const pair of headers) {
+      if (HOP_BY_HOP.has(pair[0])) continue;
+      if (pair[0] === 'content-type') typed = true;
+      out.push(pair);
     }
-    for (const cookie of response.headers.getSetCookie()) out.push(['set-cookie', cookie]);
-    const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
-    startResponse(`${response.status} ${reason}`, out);
-    const reader = response.body?.getReader();
-    if (reader === undefined) return [];
-    let finished = false;
-    const body: Body = {
-      async *[Symbol.asyncIterator]() {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) {
-            finished = true;
-            return;
-          }
-          yield value;
+    if (typeof held.body === 'string' && !typed) out.push(['content-type', 'text/plain;charset=UTF-8']);
+    startResponse(`${held.status} ${held.statusText || STATUS_CODES[held.status] || 'Unknown'}`, out);
+    if (held.body === null) return [];
+    return [typeof held.body === 'string' ? Buffer.from(held.body, 'utf8') : held.body];
+  }
+  const out: ResponseHeaders = [];
+  for (const [name, value] of response.headers) {
+    if (name === 'set-cookie' || HOP_BY_HOP.has(name)) continue;
+    out.push([name, value]);
+  }
+  for (const cookie of response.headers.getSetCookie()) out.push(['set-cookie', cookie]);
+  const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
+  startResponse(`${response.status} ${reason}`, out);
+  const reader = response.body?.getReader();
+  if (reader === undefined) return [];
+  let finished = false;
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          finished = true;
+          return;
         }
-      },
-      close: async () => {
-        if (!finished) await reader.cancel().catch(() => {});
-      },
-    };
-    return body;
+        yield value;
+      }
+    },
+    close: async () => {
+      if (!finished) await reader.cancel().catch(() => {});
+    },
   };
 }

@@ -248,6 +248,46 @@ describe('nsgi/fetch', () => {
     }
   });
 
+  it("fromFetchHandler: Hono middleware that edits the response, cookies, body parsers and a Response's own stream", async () => {
+    const hono = new Hono();
+    hono.use(async (c, next) => {
+      await next();
+      c.res.headers.set('x-after', 'set by middleware');
+    });
+    hono.get('/cookies', (c) => {
+      c.header('Set-Cookie', 'a=1; Path=/', { append: true });
+      c.header('Set-Cookie', 'b=2; Path=/', { append: true });
+      return c.text('ok');
+    });
+    hono.post('/json', async (c) => c.json({ got: await c.req.json<unknown>() }));
+    hono.post('/form', async (c) => c.json(await c.req.parseBody()));
+    hono.get('/stream', () => new Response(new ReadableStream({ start: (s) => (s.enqueue(new TextEncoder().encode('streamed')), s.close()) })));
+    const logged: string[] = [];
+    const bad = fromFetchHandler(() => ({ not: 'a response' }) as unknown as Response);
+    const app = mount({ '/bad': bad, '/': fromFetchHandler(hono.fetch) });
+    const server = await serve(app, { port: 0, errorLog: { write: (s: string) => void logged.push(s) } });
+    try {
+      const cookies = await fetch(`${server.url}/cookies`);
+      assert.deepEqual(cookies.headers.getSetCookie(), ['a=1; Path=/', 'b=2; Path=/']);
+      assert.equal(cookies.headers.get('x-after'), 'set by middleware');
+      assert.equal(cookies.headers.get('content-type'), 'text/plain; charset=UTF-8');
+      assert.equal(await cookies.text(), 'ok');
+      const json = await fetch(`${server.url}/json`, { method: 'POST', body: '{"é":[1]}', headers: { 'content-type': 'application/json' } });
+      assert.deepEqual(await json.json(), { got: { é: [1] } });
+      const form = await fetch(`${server.url}/form`, { method: 'POST', body: new URLSearchParams({ a: '1', b: 'two' }) });
+      assert.deepEqual(await form.json(), { a: '1', b: 'two' });
+      const streamed = await fetch(`${server.url}/stream`);
+      assert.equal(await streamed.text(), 'streamed');
+      assert.equal(streamed.headers.get('x-after'), 'set by middleware');
+      const refused = await fetch(`${server.url}/bad`);
+      assert.equal(refused.status, 500);
+      await refused.arrayBuffer();
+      assert.match(logged.join(''), /must return \(or resolve to\) a Response/);
+    } finally {
+      await server.close(0);
+    }
+  });
+
   it('refuses what cannot work, naming the fix', () => {
     assert.throws(() => fromFetchHandler('nope' as never), /give the handler function/);
   });

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { EnvironRequest, HeldBodyResponse, headerPairs, heldOf } from '../../adapters/fetch-objects.js';
+import { fromFetchHandler } from '../../adapters/fetch.js';
+import type { Environ } from '../../src/types.js';
+
+const RealResponse = globalThis.Response;
+const RealRequest = globalThis.Request;
+
+/** Just the environ keys the Request stand-in reads. */
+function environ(method: string, headers: Array<[string, string]> = [], body = ''): Environ {
+  let left = Buffer.from(body);
+  const cookies = headers.filter(([n]) => n.toLowerCase() === 'cookie').map(([, v]) => v);
+  return {
+    REQUEST_METHOD: method,
+    HTTP_COOKIE: cookies.length > 0 ? cookies.join('; ') : undefined,
+    'nsgi.raw_headers': headers,
+    'nsgi.signal': new AbortController().signal,
+    'wsgi.input': {
+      async read(size?: number) {
+        const n = size === undefined || size < 0 ? left.length : Math.min(size, left.length);
+        const out = left.subarray(0, n);
+        left = left.subarray(n);
+        return out;
+      },
+    },
+  } as unknown as Environ;
+}
+
+describe('EnvironRequest (the Request fromFetchHandler passes)', () => {
+  it('is a Request: instanceof, method normalized as Fetch does, forbidden methods refused', () => {
+    const r = new EnvironRequest(environ('get'), 'http://example.com/');
+    assert.ok(r instanceof RealRequest);
+    assert.equal(r.method, 'GET');
+    assert.equal(new EnvironRequest(environ('patch'), 'http://example.com/').method, 'patch', 'Fetch upper-cases only the six standard methods');
+    assert.equal(new EnvironRequest(environ('PURGE'), 'http://example.com/').method, 'PURGE');
+    assert.throws(() => new EnvironRequest(environ('TRACE'), 'http://example.com/'), /TRACE.*unsupported/);
+  });
+
+  it('property: its url is what new Request(url).url would be', () => {
+    const pathChar = fc.constantFrom(...'abcXYZ019-._~!$&\'()*+,;=:@/%?#[] "<>^`{|}é'.split(''));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('example.com', 'EXAMPLE.com', '127.0.0.1:8080', 'example.com:80', 'h.test:443', '[::1]:3000', 'h.test:080', 'h.test:99999', '127.1', '127.1.', '1.2.3.4', '01.2.3.4', '0x7f.0.0.1', 'a.b.', 'a..b', 'a.0x1', 'a.1', '256.1.1.1', 'xn--nxasmq6b.test'),
+        fc.array(pathChar, { maxLength: 30 }).map((cs) => `/${cs.join('')}`),
+        fc.constantFrom('http', 'https'),
+        (host, target, scheme) => {
+          const url = `${scheme}://${host}${target}`;
+          let expected: string;
+          try {
+            expected = new RealRequest(url).url;
+          } catch {
+            return; // not a URL at all: nothing to compare
+          }
+          assert.equal(new EnvironRequest(environ('GET'), url).url, expected);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('headers: as received, Cookie lines joined with "; ", hop-by-hop fields left out', () => {
+    const r = new EnvironRequest(
+      environ('GET', [['Host', 'a.test'], ['Cookie', 'a=1'], ['X-Many', '1'], ['Connection', 'keep-alive'], ['x-many', '2'], ['Cookie', 'b=2']]),
+      'http://a.test/',
+    );
+    assert.equal(r.headers.get('cookie'), 'a=1; b=2');
+    assert.equal(r.headers.get('x-many'), '1, 2');
+    assert.equal(r.headers.has('connection'), false);
+    assert.equal(r.headers, r.headers, 'one Headers per request');
+  });
+
+  it('signal is nsgi.signal', () => {
+    const env = environ('GET');
+    assert.equal(new EnvironRequest(env, 'http://a.test/').signal, env['nsgi.signal']);
+  });
+
+  it('text(), json(), arrayBuffer(), bytes() read wsgi.input once; a second read is refused', async () => {
+    const r = new EnvironRequest(environ('POST', [], '{"a":[1,"é"]}'), 'http://a.test/');
+    assert.equal(r.bodyUsed, false);
+    assert.deepEqual(await r.json(), { a: [1, 'é'] });
+    assert.equal(r.bodyUsed, true);
+    await assert.rejects(r.text(), /Body is unusable/);
+    assert.throws(() => r.clone(), /Body is unusable/);
+    const body = r.body!;
+    assert.equal(body.locked, true, 'the body of a used request is a used stream');
+    const b = new EnvironRequest(environ('PUT', [], 'bytes'), 'http://a.test/');
+    assert.deepEqual(Buffer.from(await b.bytes()), Buffer.from('bytes'));
+    const ab = await new EnvironRequest(environ('PUT', [], 'xyz'), 'http://a.test/').arrayBuffer();
+    assert.ok(ab instanceof ArrayBuffer);
+    assert.equal(Buffer.from(ab).toString(), 'xyz');
+    assert.equal(await new EnvironRequest(environ('GET', [], 'ignored'), 'http://a.test/').text(), '', 'GET has no body');
+  });
+
+  it('body, clone(), formData(), blob() and the other attributes come from a real Request made on demand', async () => {
+    const r = new EnvironRequest(environ('POST', [['Content-Type', 'application/x-www-form-urlencoded']], 'a=1&b=two'), 'http://a.test/x');
+    assert.equal(r.mode, 'cors');
+    assert.equal(r.credentials, 'same-origin');
+    assert.equal(r.redirect, 'follow');
+    const copy = r.clone();
+    assert.ok(copy instanceof RealRequest);
+    const form = await r.formData();
+    assert.equal(form.get('b'), 'two');
+    assert.equal(await copy.text(), 'a=1&b=two');
+    const streamed = new EnvironRequest(environ('POST', [], 'streamed'), 'http://a.test/');
+    const chunks: Buffer[] = [];
+    for await (const chunk of streamed.body!) chunks.push(Buffer.from(chunk));
+    assert.equal(Buffer.concat(chunks).toString(), 'streamed');
+    assert.equal(await new EnvironRequest(environ('POST', [], 'blob'), 'http://a.test/').blob().then((b) => b.text()), 'blob');
+  });
+});
+
+describe('HeldBodyResponse (the global Response while fromFetchHandler is in use)', () => {
+  it('is a Response both ways; statics still work', async () => {
+    const held = new HeldBodyResponse('x') as unknown as Response;
+    assert.ok(held instanceof RealResponse);
+    assert.ok(new RealResponse('x') instanceof (HeldBodyResponse as unknown as typeof Response));
+    assert.ok(held instanceof (HeldBodyResponse as unknown as typeof Response));
+    const json = (HeldBodyResponse as unknown as typeof Response).json({ a: 1 });
+    assert.deepEqual(await json.json(), { a: 1 });
+  });
+
+  it('holds string, byte and empty bodies; a stream body makes the real Response at once', () => {
+    assert.equal(heldOf(new HeldBodyResponse('s') as unknown as Response)?.body, 's');
+    const bytes = new Uint8Array([1, 2]);
+    assert.equal(heldOf(new HeldBodyResponse(bytes) as unknown as Response)?.body, bytes);
+    assert.equal(heldOf(new HeldBodyResponse(null, { status: 204 }) as unknown as Response)?.body, null);
+    assert.equal(heldOf(new HeldBodyResponse(new ReadableStream()) as unknown as Response), undefined);
+  });
+
+  it('refuses what the real Response refuses, the same way', () => {
+    assert.throws(() => new HeldBodyResponse('x', { status: 600 }), RangeError);
+    assert.throws(() => new HeldBodyResponse('x', { status: 204 }), TypeError);
+    assert.throws(() => new HeldBodyResponse('x', { statusText: 'bad\nreason' }), TypeError);
+  });
+
+  it('answers like the real one: status, ok, headers (with the default text type), body, text(), clone()', async () => {
+    for (const make of [(b: string, i?: ResponseInit) => new RealResponse(b, i), (b: string, i?: ResponseInit) => new HeldBodyResponse(b, i) as unknown as Response]) {
+      const r = make('héllo', { status: 201, statusText: 'Made', headers: { 'X-A': ' 1 ' } });
+      assert.equal(r.status, 201);
+      assert.equal(r.statusText, 'Made');
+      assert.equal(r.ok, true);
+      assert.equal(r.type, 'default');
+      assert.equal(r.redirected, false);
+      assert.equal(r.headers.get('content-type'), 'text/plain;charset=UTF-8');
+      assert.equal(r.headers.get('x-a'), '1');
+      assert.equal(await r.clone().text(), 'héllo');
+      assert.equal(r.bodyUsed, false);
+      assert.equal(await r.text(), 'héllo');
+      assert.equal(r.bodyUsed, true);
+    }
+  });
+
+  it('headerPairs reads every HeadersInit form like Headers, Set-Cookie lines apart', () => {
+    const h = new Headers([['Set-Cookie', 'a=1'], ['set-cookie', 'b=2'], ['X-B', 'v']]);
+    assert.deepEqual(headerPairs(h), [['x-b', 'v'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
+    assert.deepEqual(headerPairs([['X-A', '\t1 ']]), [['x-a', '1']]);
+    assert.deepEqual(headerPairs({ 'X-C': '3' }), [['x-c', '3']]);
+    assert.deepEqual(headerPairs(undefined), []);
+    assert.throws(() => headerPairs([['only-name']] as unknown as HeadersInit), /\[name, value\] pair/);
+  });
+});
+
+describe('fromFetchHandler and the global Response', () => {
+  it('overrideGlobalObjects: false leaves it alone; by default it holds bodies, once', () => {
+    fromFetchHandler(() => new Response(''), { overrideGlobalObjects: false });
+    assert.equal(globalThis.Response, RealResponse);
+    fromFetchHandler(() => new Response(''));
+    assert.equal(globalThis.Response, HeldBodyResponse);
+    fromFetchHandler(() => new Response(''));
+    assert.equal(globalThis.Response, HeldBodyResponse);
+  });
+});
