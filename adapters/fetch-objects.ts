@@ -20,7 +20,7 @@ const NO_BODY_METHODS = new Set(['GET', 'HEAD']);
 const NORMALIZED = new Map(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'].map((m) => [m, m]));
 const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK']);
 /** A target and a host that URL parsing would leave as written: no dot segments, nothing to escape. */
-const PLAIN_TARGET = /^\/[!#$&-;=?-[\]_a-z~]*$/;
+const PLAIN_TARGET = /^\/[!#-&(-;=?-[\]_a-z~]*$/;
 const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
 const PLAIN_HOST = /^[a-z0-9.-]+(?::([1-9]\d{0,4}))?$/;
 const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;

@@ -56,7 +56,7 @@ describe('EnvironRequest (the Request fromFetchHandler passes)', () => {
           assert.equal(new EnvironRequest(environ('GET'), url).url, expected);
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: 5000 },
     );
   });
 
