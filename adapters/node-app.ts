@@ -93,190 +93,275 @@ function responseHeaders(res: ServerResponse): ResponseHeaders {
 }
 
 type Chunk = Buffer | null;
+type Callback = (err?: Error | null) => void;
 
-export function fromNodeListener(listener: NodeRequestListener): App {
-  if (typeof listener !== 'function') throw new TypeError('fromNodeListener(listener): give a (req, res) function, e.g. an Express app');
-  return (environ, startResponse: StartResponse) =>
-    new Promise<Body>((resolve, reject) => {
-      const queue: Chunk[] = [];
-      let queued = 0;
-      let waiting: (() => void) | undefined;
-      let ended = false;
-      let finished = false;
-      let closed = false;
-      const wake = () => {
-        const w = waiting;
-        waiting = undefined;
-        w?.();
-      };
+/**
+ * One request through the listener: the queue of response bytes between the ServerResponse and the
+ * body the server iterates, and the once-only ends ('finish' when the body was all taken, 'close'
+ * always).
+ */
+class NodeExchange {
+  readonly req: IncomingMessage;
+  readonly res: BridgeResponse;
+  readonly socket: BridgeSocket;
+  readonly #startResponse: StartResponse;
+  readonly #input: Environ['wsgi.input'];
+  readonly #head: boolean;
+  readonly queue: Chunk[] = [];
+  queued = 0;
+  #waiting: (() => void) | undefined;
+  ended = false;
+  finished = false;
+  #closed = false;
+  started = false;
+  #reading = false;
+  /** Settles the app's promise of a body when the listener answers after returning. */
+  #settle: { resolve(body: Body): void; reject(err: unknown): void } | undefined;
+  /** What start() threw before anyone waited for the body. */
+  #failure: { err: unknown } | undefined;
 
-      const socket = new BridgeSocket(environ, () => closeAll(true));
-      const req = new http.IncomingMessage(socket as never);
-      const { raw, headers } = requestHeaders(environ);
-      req.method = environ.REQUEST_METHOD;
-      req.url = relativeTarget(environ);
-      req.httpVersion = '1.1';
-      req.httpVersionMajor = 1;
-      req.httpVersionMinor = 1;
-      req.headers = headers;
-      req.rawHeaders = raw;
-      const input = environ['wsgi.input'];
-      let reading = false;
-      // IncomingMessage does not ask again after a push (its parser pushes unasked), so this pulls
-      // on until the stream is full or the body ends.
-      const pull = (): void => {
-        if (reading) return;
-        reading = true;
-        input.read(64 * 1024).then(
-          (chunk) => {
-            reading = false;
-            if (chunk.length === 0) {
-              req.complete = true;
-              req.push(null);
-            } else if (req.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length))) {
-              pull();
-            }
-          },
-          (err: unknown) => req.destroy(err as Error),
-        );
-      };
-      req._read = pull;
-      // A request without a body is complete from the start (the server's input says so).
-      if ((input as { complete?: boolean }).complete === true) {
-        req.complete = true;
-        req.push(null);
-      }
+  constructor(environ: Environ, startResponse: StartResponse) {
+    this.#startResponse = startResponse;
+    this.#input = environ['wsgi.input'];
+    this.#head = environ.REQUEST_METHOD === 'HEAD';
+    this.socket = new BridgeSocket(environ, () => this.closeAll(true));
+    const req = new http.IncomingMessage(this.socket as never);
+    const { raw, headers } = requestHeaders(environ);
+    req.method = environ.REQUEST_METHOD;
+    req.url = relativeTarget(environ);
+    req.httpVersion = '1.1';
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = 1;
+    req.headers = headers;
+    req.rawHeaders = raw;
+    req._read = () => this.#pull();
+    // A request without a body is complete from the start (the server's input says so).
+    if ((this.#input as { complete?: boolean }).complete === true) {
+      req.complete = true;
+      req.push(null);
+    }
+    this.req = req;
+    this.res = bridgeResponse(req, this);
+  }
 
-      const res = new http.ServerResponse(req);
-      res.sendDate = false;
-      const state = res as unknown as { _header: string | null; finished: boolean };
-
-      let started = false;
-      const start = () => {
-        if (started) return;
-        started = true;
-        // Marks the headers as sent for code that asks (res.headersSent, finalhandler).
-        state._header = 'nsgi';
-        try {
-          startResponse(`${res.statusCode} ${res.statusMessage || STATUS_CODES[res.statusCode] || 'Unknown'}`, responseHeaders(res));
-        } catch (err) {
-          reject(err);
-          return;
+  /** IncomingMessage does not ask again after a push (its parser pushes unasked): pulls on until full or ended. */
+  #pull(): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    const req = this.req;
+    this.#input.read(64 * 1024).then(
+      (chunk) => {
+        this.#reading = false;
+        if (chunk.length === 0) {
+          req.complete = true;
+          req.push(null);
+        } else if (req.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length))) {
+          this.#pull();
         }
-        resolve(body);
-      };
+      },
+      (err: unknown) => req.destroy(err as Error),
+    );
+  }
 
-      const writeHead = (code: number, reason?: unknown, extra?: unknown): ServerResponse => {
-        if (started) return res;
-        res.statusCode = code;
-        let hdrs = extra;
-        if (typeof reason === 'string') res.statusMessage = reason;
-        else hdrs = reason;
-        if (Array.isArray(hdrs)) {
-          const flat = Array.isArray(hdrs[0]) ? (hdrs as Array<[string, string]>).flat() : (hdrs as string[]);
-          for (let i = 0; i < flat.length; i += 2) res.appendHeader(flat[i]!, flat[i + 1]!);
-        } else if (hdrs !== null && typeof hdrs === 'object') {
-          for (const [k, v] of Object.entries(hdrs as Record<string, string | number | string[]>)) res.setHeader(k, v);
-        }
-        start();
-        return res;
-      };
-      const toBuffer = (chunk: unknown, encoding?: unknown): Buffer =>
-        typeof chunk === 'string' ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding) : Buffer.from(chunk as Uint8Array);
-      const write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
-        const callback = typeof encoding === 'function' ? encoding : cb;
-        if (ended) {
-          (callback as ((e?: Error) => void) | undefined)?.(new Error('write after end'));
-          return false;
-        }
-        start();
-        const buf = toBuffer(chunk, encoding);
-        if (buf.length > 0 && req.method !== 'HEAD') {
-          queue.push(buf);
-          queued += buf.length;
-          wake();
-        }
-        if (typeof callback === 'function') queueMicrotask(() => (callback as () => void)());
-        return queued < HIGH_WATER;
-      };
-      const end = (chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse => {
-        if (typeof chunk === 'function') [cb, chunk] = [chunk, undefined];
-        else if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
-        if (ended) return res;
-        if (chunk !== undefined && chunk !== null) write(chunk, encoding);
-        ended = true;
-        state.finished = true;
-        start();
-        queue.push(null);
-        wake();
-        if (typeof cb === 'function') res.once('finish', cb as () => void);
-        return res;
-      };
+  /** The status and headers go to startResponse once, at the first write, end or writeHead. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const res = this.res;
+    // Marks the headers as sent for code that asks (res.headersSent, finalhandler).
+    (res as unknown as { _header: string | null })._header = 'nsgi';
+    try {
+      this.#startResponse(`${res.statusCode} ${res.statusMessage || STATUS_CODES[res.statusCode] || 'Unknown'}`, responseHeaders(res));
+    } catch (err) {
+      if (this.#settle !== undefined) this.#settle.reject(err);
+      else this.#failure = { err };
+      return;
+    }
+    this.#settle?.resolve(this.#body());
+  }
 
-      Object.assign(res, {
-        writeHead,
-        write,
-        end,
-        flushHeaders: () => start(),
-        destroy: (err?: Error) => {
-          socket.destroy();
-          if (err !== undefined) res.emit('error', err);
-          return res;
-        },
-      });
-      Object.defineProperty(res, 'writableNeedDrain', { get: () => queued >= HIGH_WATER });
-      Object.defineProperty(res, 'writableLength', { get: () => queued });
-      Object.defineProperty(res, 'writableFinished', { get: () => finished });
+  push(buf: Buffer): void {
+    if (buf.length === 0 || this.#head) return;
+    this.queue.push(buf);
+    this.queued += buf.length;
+    this.#wake();
+  }
 
-      /** Ends the exchange once: 'finish' when the whole body was taken, 'close' always. */
-      const closeAll = (early: boolean) => {
-        if (closed) return;
-        closed = true;
-        if (early && !finished) {
-          (req as unknown as { aborted: boolean }).aborted = true;
-          // The error (and its stack) only when there is a request body left to fail.
-          if (!req.complete) req.destroy(new ClientDisconnectedError('the response ended before the request body was read'));
-        }
-        queueMicrotask(() => {
-          res.emit('close');
-          if (!req.destroyed) req.emit('close');
-        });
-        wake();
-      };
+  end(): void {
+    this.ended = true;
+    this.start();
+    this.queue.push(null);
+    this.#wake();
+  }
 
-      const body: Body = {
-        async *[Symbol.asyncIterator]() {
+  #wake(): void {
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    w?.();
+  }
+
+  /** Ends the exchange once: 'close' always; an early end (the client went away) aborts the request. */
+  closeAll(early: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const req = this.req;
+    if (early && !this.finished) {
+      (req as unknown as { aborted: boolean }).aborted = true;
+      // The error (and its stack) only when there is a request body left to fail.
+      if (!req.complete) req.destroy(new ClientDisconnectedError('the response ended before the request body was read'));
+    }
+    queueMicrotask(() => {
+      this.res.emit('close');
+      if (!req.destroyed) req.emit('close');
+    });
+    this.#wake();
+  }
+
+  /** The chunk after `chunk` left the queue: 'drain' when it fell below the mark, 'finish' at the end. */
+  #took(chunk: Chunk): void {
+    if (chunk === null) {
+      this.finished = true;
+      this.res.emit('prefinish');
+      this.res.emit('finish');
+      return;
+    }
+    const before = this.queued;
+    this.queued -= chunk.length;
+    if (before >= HIGH_WATER && this.queued < HIGH_WATER) this.res.emit('drain');
+  }
+
+  /**
+   * The body the server iterates. A response already whole when the listener returned is a
+   * synchronous iterable (no promise per chunk); one still being written waits for its bytes.
+   */
+  #body(): Body {
+    const queue = this.queue;
+    const close = (): void => this.closeAll(!this.finished);
+    if (this.ended) {
+      const self = this;
+      return {
+        *[Symbol.iterator]() {
           for (;;) {
-            if (queue.length === 0) {
-              if (closed) return;
-              await new Promise<void>((r) => (waiting = r));
-              continue;
-            }
             const chunk = queue.shift()!;
-            if (chunk === null) {
-              finished = true;
-              res.emit('prefinish');
-              res.emit('finish');
-              return;
-            }
-            const before = queued;
-            queued -= chunk.length;
-            if (before >= HIGH_WATER && queued < HIGH_WATER) res.emit('drain');
+            self.#took(chunk);
+            if (chunk === null) return;
             yield chunk;
           }
         },
-        close: () => closeAll(!finished),
+        close,
       };
+    }
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (queue.length === 0) {
+            if (self.#closed) return;
+            await new Promise<void>((r) => (self.#waiting = r));
+            continue;
+          }
+          const chunk = queue.shift()!;
+          self.#took(chunk);
+          if (chunk === null) return;
+          yield chunk;
+        }
+      },
+      close,
+    };
+  }
 
-      try {
-        listener(req, res);
-      } catch (err) {
-        reject(err);
-        return;
-      }
-      // Once the response has started, the server's close() of the body reports a client gone. A
-      // listener still working on its answer hears of it through nsgi.signal (made only then: an
-      // AbortSignal per request is a cost of its own).
-      if (!started) environ['nsgi.signal'].addEventListener('abort', () => closeAll(true), { once: true });
-    });
+  /** Runs the listener: the body now when it answered before returning, else a promise of it. */
+  run(listener: NodeRequestListener, environ: Environ): Body | Promise<Body> {
+    listener(this.req, this.res);
+    if (this.#failure !== undefined) throw this.#failure.err;
+    if (this.started) return this.#body();
+    // Once the response has started, the server's close() of the body reports a client gone. A
+    // listener still working on its answer hears of it through nsgi.signal (made only then: an
+    // AbortSignal per request is a cost of its own).
+    environ['nsgi.signal'].addEventListener('abort', () => this.closeAll(true), { once: true });
+    return new Promise<Body>((resolve, reject) => (this.#settle = { resolve, reject }));
+  }
+}
+
+const toBuffer = (chunk: unknown, encoding?: unknown): Buffer =>
+  typeof chunk === 'string' ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding) : Buffer.from(chunk as Uint8Array);
+
+const EXCHANGE = Symbol('nsgi.exchange');
+type BridgeResponse = ServerResponse & { [EXCHANGE]: NodeExchange };
+
+/**
+ * writeHead/write/end and the rest, feeding the exchange instead of a socket. Own properties of each
+ * response, not a subclass: Express swaps the prototype of every response for its own.
+ */
+const RESPONSE_METHODS = {
+  writeHead(this: BridgeResponse, code: number, reason?: unknown, extra?: unknown): BridgeResponse {
+    if (this[EXCHANGE].started) return this;
+    this.statusCode = code;
+    let hdrs = extra;
+    if (typeof reason === 'string') this.statusMessage = reason;
+    else hdrs = reason;
+    if (Array.isArray(hdrs)) {
+      const flat = Array.isArray(hdrs[0]) ? (hdrs as Array<[string, string]>).flat() : (hdrs as string[]);
+      for (let i = 0; i < flat.length; i += 2) this.appendHeader(flat[i]!, flat[i + 1]!);
+    } else if (hdrs !== null && typeof hdrs === 'object') {
+      for (const k of Object.keys(hdrs)) this.setHeader(k, (hdrs as Record<string, string | number | string[]>)[k]!);
+    }
+    this[EXCHANGE].start();
+    return this;
+  },
+
+  write(this: BridgeResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    const callback = (typeof encoding === 'function' ? encoding : cb) as Callback | undefined;
+    const x = this[EXCHANGE];
+    if (x.ended) {
+      callback?.(new Error('write after end'));
+      return false;
+    }
+    x.start();
+    x.push(toBuffer(chunk, encoding));
+    if (typeof callback === 'function') queueMicrotask(() => callback());
+    return x.queued < HIGH_WATER;
+  },
+
+  end(this: BridgeResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): BridgeResponse {
+    if (typeof chunk === 'function') [cb, chunk] = [chunk, undefined];
+    else if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
+    const x = this[EXCHANGE];
+    if (x.ended) return this;
+    if (chunk !== undefined && chunk !== null) RESPONSE_METHODS.write.call(this, chunk, encoding);
+    (this as unknown as { finished: boolean }).finished = true;
+    x.end();
+    if (typeof cb === 'function') this.once('finish', cb as () => void);
+    return this;
+  },
+
+  flushHeaders(this: BridgeResponse): void {
+    this[EXCHANGE].start();
+  },
+
+  destroy(this: BridgeResponse, err?: Error): BridgeResponse {
+    this[EXCHANGE].socket.destroy();
+    if (err !== undefined) this.emit('error', err);
+    return this;
+  },
+};
+
+const RESPONSE_STATE: PropertyDescriptorMap = {
+  writableNeedDrain: { get(this: BridgeResponse) { return this[EXCHANGE].queued >= HIGH_WATER; } },
+  writableLength: { get(this: BridgeResponse) { return this[EXCHANGE].queued; } },
+  writableFinished: { get(this: BridgeResponse) { return this[EXCHANGE].finished; } },
+};
+
+function bridgeResponse(req: IncomingMessage, exchange: NodeExchange): BridgeResponse {
+  const res = new http.ServerResponse(req) as BridgeResponse;
+  res[EXCHANGE] = exchange;
+  res.sendDate = false;
+  Object.assign(res, RESPONSE_METHODS);
+  Object.defineProperties(res, RESPONSE_STATE);
+  return res;
+}
+
+export function fromNodeListener(listener: NodeRequestListener): App {
+  if (typeof listener !== 'function') throw new TypeError('fromNodeListener(listener): give a (req, res) function, e.g. an Express app');
+  return (environ, startResponse) => new NodeExchange(environ, startResponse).run(listener, environ);
 }
