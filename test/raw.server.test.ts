@@ -301,6 +301,50 @@ describe('raw server: connections', () => {
     });
   });
 
+  it('bytes kept past a read (bodies read late, pipelined requests held) are not overwritten by later reads on other connections', async () => {
+    // Each connection uploads its own byte pattern to an app that reads slowly, then pipelines a
+    // second request behind it; every connection must get its own bytes back, exactly.
+    const app: App = async (environ, startResponse) => {
+      const input = environ['wsgi.input'];
+      const parts: Buffer[] = [];
+      for (;;) {
+        await sleep(1);
+        const piece = await input.read(1000);
+        if (piece.length === 0) break;
+        parts.push(Buffer.from(piece));
+      }
+      startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
+      return [Buffer.concat(parts)];
+    };
+    await withServer(app, {}, async (port) => {
+      const runs = Array.from({ length: 12 }, async (_, i) => {
+        const body = Buffer.alloc(20_000 + i * 997, String.fromCharCode(65 + i));
+        body.write(`start-${i}`, 0);
+        const second = Buffer.from(`second-${i}`);
+        const sock = await connect(port);
+        const expected = body.length + second.length;
+        const received = new Promise<Buffer>((resolve) => {
+          const got: Buffer[] = [];
+          sock.on('data', (d: Buffer) => got.push(d));
+          sock.on('close', () => resolve(Buffer.concat(got)));
+        });
+        sock.write(`POST /${i} HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n`);
+        for (let off = 0; off < body.length; off += 4096) {
+          sock.write(body.subarray(off, off + 4096));
+          await sleep(0);
+        }
+        sock.end(`POST /${i} HTTP/1.1\r\nHost: h\r\nContent-Length: ${second.length}\r\nConnection: close\r\n\r\n${second.toString()}`);
+        const all = await received;
+        const bodies = all.toString('latin1').split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).slice(1);
+        assert.equal(bodies.length, 2, `connection ${i}: two responses`);
+        assert.ok(bodies[0] === body.toString('latin1'), `connection ${i}: the first body came back intact`);
+        assert.equal(bodies[1], second.toString('latin1'), `connection ${i}: the held request was intact`);
+        return expected;
+      });
+      await Promise.all(runs);
+    });
+  });
+
   it('serves TLS with wsgi.url_scheme https', async () => {
     const app: App = (environ, startResponse) => {
       startResponse('200 OK', [['Content-Type', 'text/plain']]);

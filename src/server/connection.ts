@@ -13,6 +13,7 @@ import { drained } from '../drain.js';
 import { EMPTY_SOURCE, type BodySource } from '../input.js';
 import type { Bytes, ResponseHeaders } from '../types.js';
 import { ParseError, RequestParser, type ParserHandler, type ParserLimits, type RequestHead } from './parser.js';
+import { readIntoSharedBuffer } from './read-buffer.js';
 
 /** What every connection of one server shares. */
 export interface ConnectionContext {
@@ -300,6 +301,8 @@ export class Connection implements ParserHandler {
   #deadlineKind = Deadline.Header;
   /** When a blocked write must have drained (0: none pending). Kept apart: it can overlap the others. */
   #sendDeadline = 0;
+  /** Reads arrive in a buffer that is reused: bytes kept past #onData are copied. */
+  readonly #borrowed: boolean;
 
   constructor(ctx: ConnectionContext, socket: Socket, tls: boolean) {
     this.#ctx = ctx;
@@ -314,7 +317,9 @@ export class Connection implements ParserHandler {
     };
     this.#deadline = ctx.now + ctx.headerTimeout;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    // TLS sockets read through their own layer; plain ones read into the server's buffer.
+    this.#borrowed = !tls && readIntoSharedBuffer(socket, (chunk) => this.#onData(chunk));
+    if (!this.#borrowed) socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('drain', () => this.#onDrain());
     socket.on('error', () => {}); // 'close' follows; a reset client is not an error of the server
@@ -350,7 +355,7 @@ export class Connection implements ParserHandler {
         if (!parser.inBody) {
           if (this.#noMore) break;
           if (this.#exchange !== undefined || this.#waitingDrain) {
-            this.#held = buf.subarray(off);
+            this.#held = this.#borrowed ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
             socket.pause();
             break;
           }
@@ -398,7 +403,7 @@ export class Connection implements ParserHandler {
   }
 
   onBody(chunk: Buffer): void {
-    this.#exchange?.pushBody(chunk);
+    this.#exchange?.pushBody(this.#borrowed ? Buffer.from(chunk) : chunk);
   }
 
   onComplete(): void {
