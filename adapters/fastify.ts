@@ -10,11 +10,10 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyReque
 import fp from 'fastify-plugin';
 import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
 import { ClientDisconnectedError } from '../src/errors.js';
-import { TextErrorStream, type TextSink } from '../src/error-stream.js';
 import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName, ownsPath } from '../src/script-name.js';
-import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
+import type { AppLike, Bytes, ErrorStream, ResponseHeaders } from '../src/types.js';
 import { describeRequest, MergingNodeExchange, NodeExchange, repeats } from './node.js';
 
 export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
@@ -38,16 +37,24 @@ export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
 
 const ABORT_FLUSH_MS = 2000;
 
-/** `wsgi.errors` for one request writes here: each write is an error record on `request.log`. */
-class RequestLogSink implements TextSink {
+/** `wsgi.errors` for one request: each write is an error record on `request.log`; never throws. */
+class RequestLogErrors implements ErrorStream {
   readonly #log: FastifyRequest['log'];
   constructor(log: FastifyRequest['log']) {
     this.#log = log;
   }
   write(s: string): void {
-    const text = s.replace(/\n$/, '');
-    if (text !== '') this.#log.error(text);
+    try {
+      const text = (typeof s === 'string' ? s : String(s)).replace(/\n$/, '');
+      if (text !== '') this.#log.error(text);
+    } catch {
+      // A logger that fails must not take the request down with it.
+    }
   }
+  writelines(lines: Iterable<string>): void {
+    for (const line of lines) this.write(line);
+  }
+  flush(): void {}
 }
 
 /**
@@ -287,8 +294,8 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
     }
     const info = describeRequest(raw, exchange, target, scriptName);
-    if (routed !== targetPath(target)) info.path = routed;
-    info.errors = new TextErrorStream(new RequestLogSink(request.log));
+    if (raw.url !== target && routed !== targetPath(target)) info.path = routed;
+    info.errors = new RequestLogErrors(request.log);
     if (expects && deferredContinue.has(raw)) info.sendContinue = () => reply.raw.writeContinue();
     gateway.dispatch(info, exchange);
   };
