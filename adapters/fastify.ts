@@ -69,6 +69,8 @@ class ReplyExchange extends NodeExchange {
   #wantsMore: (() => void) | undefined = undefined;
   /** The app gave a Content-Type: Fastify adds one to a buffer that has none, so such bodies go as a stream. */
   #typed = false;
+  /** The Content-Length the core framed the body with, not yet put on the reply. */
+  #length: number | undefined = undefined;
 
   readonly #watchSignal: boolean;
 
@@ -106,10 +108,15 @@ class ReplyExchange extends NodeExchange {
     if (res.statusMessage !== undefined ? res.statusMessage !== reason : reason !== STATUS_CODES[code]) res.statusMessage = reason;
     if (framing.close) reply.raw.shouldKeepAlive = false;
     let typed = false;
+    // A known length is left to Fastify when the body goes as one Buffer (it sets Content-Length from
+    // the Buffer, which is exactly this length); a streamed body gets it in #startStream().
+    const length = framing.noBody ? undefined : framing.contentLength;
+    this.#length = length;
     for (let i = 0; i < headers.length; i++) {
       const [name, value] = headers[i]!;
       const key = lowerName(name);
       if (key === 'content-type') typed = true;
+      else if (length !== undefined && key === 'content-length') continue;
       // Fastify keeps one value per name (Set-Cookie excepted): repeated names go as an array.
       const previous = key !== 'set-cookie' && repeats(headers, i, key) ? reply.getHeader(key) : undefined;
       if (previous === undefined) reply.header(key, value);
@@ -130,6 +137,7 @@ class ReplyExchange extends NodeExchange {
         cb(err);
       },
     }));
+    if (this.#length !== undefined) this.#reply.header('content-length', String(this.#length));
     this.#reply.send(stream);
     return stream;
   }
