@@ -15,7 +15,8 @@ type BodyInit = ConstructorParameters<typeof Response>[0];
 const GlobalRequest = globalThis.Request;
 const GlobalResponse = globalThis.Response;
 
-const NO_BODY_METHODS = new Set(['GET', 'HEAD']);
+/** Methods whose requests carry no body in the Fetch API. */
+export const NO_BODY_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 /** Methods Fetch normalizes to upper case (byte-case-insensitively), as `new Request()` does. */
 const NORMALIZED = new Map(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'].map((m) => [m, m]));
 const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK']);
@@ -200,8 +201,13 @@ export interface HeldResponse {
   status: number;
   statusText: string;
   body: string | Bytes | null;
-  /** As given to the constructor, until `headers` is read: then the Headers made from it. */
+  /**
+   * As given to the constructor (possibly another Response's live Headers, only ever read from), until
+   * `headers` is read: then a Headers of this Response's own.
+   */
   headers: HeadersInit | undefined;
+  /** `headers` is this Response's own Headers, default content type included. */
+  owned: boolean;
 }
 
 const HELD = Symbol('nsgi.heldResponse');
@@ -237,7 +243,7 @@ export class HeldBodyResponse {
       typeof status === 'number' && Number.isInteger(status) && status >= 200 && status <= 599 &&
       !(bytes !== null && NULL_BODY_STATUS.has(status)) &&
       typeof statusText === 'string' && (statusText === '' || REASON.test(statusText));
-    if (plain) this[HELD] = { status, statusText, body: bytes!, headers: init?.headers };
+    if (plain) this[HELD] = { status, statusText, body: bytes!, headers: init?.headers, owned: false };
     else this.#real = new GlobalResponse(body, init);
   }
 
@@ -265,10 +271,12 @@ export class HeldBodyResponse {
   get headers(): Headers {
     const held = this[HELD];
     if (held === undefined) return this.#response().headers;
-    if (held.headers instanceof Headers) return held.headers;
+    if (held.owned) return held.headers as Headers;
+    // A copy, as the real constructor makes: the init may be another Response's headers.
     const headers = new Headers(held.headers);
     if (typeof held.body === 'string' && !headers.has('content-type')) headers.set('content-type', TEXT_PLAIN);
     held.headers = headers;
+    held.owned = true;
     return headers;
   }
 
@@ -309,9 +317,33 @@ export class HeldBodyResponse {
 Object.setPrototypeOf(HeldBodyResponse, GlobalResponse);
 Object.setPrototypeOf(HeldBodyResponse.prototype, GlobalResponse.prototype);
 
-/** The plain status, headers and body of a Response made by HeldBodyResponse and not yet used, if it is one. */
-export function heldOf(response: Response): HeldResponse | undefined {
-  return (response as unknown as { [HELD]?: HeldResponse })[HELD];
+/** What the bridge sends for a Response: status, reason, header pairs and, for a held body, its bytes. */
+export interface ResponseParts {
+  status: number;
+  statusText: string;
+  headers: Array<[string, string]>;
+  /** The whole body when the Response holds it as given; undefined when it must be read from `body`. */
+  bytes: Bytes | null | undefined;
+}
+
+/**
+ * The parts of any Fetch Response. One made by HeldBodyResponse and not yet used gives its body as
+ * given, and its headers with the default text content type a string body gets.
+ */
+export function responseParts(response: Response): ResponseParts {
+  const held = (response as unknown as { [HELD]?: HeldResponse })[HELD];
+  if (held === undefined) {
+    return { status: response.status, statusText: response.statusText, headers: headerPairs(response.headers), bytes: undefined };
+  }
+  const headers = headerPairs(held.headers);
+  const body = held.body;
+  if (typeof body === 'string' && !held.owned && !headers.some(([name]) => name === 'content-type')) headers.push(['content-type', TEXT_PLAIN]);
+  return {
+    status: held.status,
+    statusText: held.statusText,
+    headers,
+    bytes: typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
+  };
 }
 
 /** Makes HeldBodyResponse the global Response, unless another has replaced the built-in one already. */

@@ -15,7 +15,7 @@ import { HOP_BY_HOP } from '../src/response-head.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse } from '../src/types.js';
 import { thenOrNow } from '../src/thenable.js';
-import { EnvironRequest, headerPairs, heldOf, holdResponseBodies } from './fetch-objects.js';
+import { EnvironRequest, holdResponseBodies, NO_BODY_METHODS, responseParts } from './fetch-objects.js';
 import { relativeTarget } from '../src/uri.js';
 
 export interface FetchHandlerOptions extends GatewayOptions {
@@ -31,7 +31,6 @@ export interface FetchHandlerOptions extends GatewayOptions {
 /** A Fetch-style handler, as Hono, Deno.serve and Bun take it: a ready Response or a promise of one. */
 export type FetchHandler = (request: Request, ...extra: unknown[]) => Response | Promise<Response>;
 
-const NO_BODY = new Set(['GET', 'HEAD']);
 /** Response bytes queued for the host before the app is asked to wait. */
 const QUEUE_BYTES = 64 * 1024;
 const ABORT_FLUSH_MS = 2000;
@@ -283,7 +282,7 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
     // A Request need not carry Host; its URL always names one.
     if (!host) rawHeaders.push('host', authority);
     // A body with no declared length (a stream made in-process) is read to its end, as chunked would be.
-    if (!Array.isArray(nodeHeaders) && !NO_BODY.has(request.method) && request.body !== null && !request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
+    if (!Array.isArray(nodeHeaders) && !NO_BODY_METHODS.has(request.method) && request.body !== null && !request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
       rawHeaders.push('transfer-encoding', 'chunked');
     }
     const peer = connection(request, ...extra);
@@ -340,33 +339,17 @@ export function fromFetchHandler(fetch: (request: Request) => Response | Promise
 
 /** Starts the nsgi response from a Fetch Response and returns its body. */
 function respond(response: Response, startResponse: StartResponse): Body {
-  if (!(response instanceof Response)) {
-    throw new TypeError(`fromFetchHandler: the handler must return (or resolve to) a Response, got ${response === null ? 'null' : typeof response}`);
+  // Any Fetch implementation's Response will do (undici's package, a polyfill), not only the global's.
+  const r = response as Partial<Response> | null | undefined;
+  if (r === null || typeof r !== 'object' || typeof r.status !== 'number' || typeof r.headers?.get !== 'function') {
+    throw new TypeError(`fromFetchHandler: the handler must return (or resolve to) a Response, got ${r === null ? 'null' : typeof r}`);
   }
-  const held = heldOf(response);
-  if (held !== undefined) {
-    // Status, headers and bytes as given: no Response stream to read them through.
-    const headers = headerPairs(held.headers);
-    const out: ResponseHeaders = [];
-    let typed = false;
-    for (const pair of headers) {
-      if (HOP_BY_HOP.has(pair[0])) continue;
-      if (pair[0] === 'content-type') typed = true;
-      out.push(pair);
-    }
-    if (typeof held.body === 'string' && !typed) out.push(['content-type', 'text/plain;charset=UTF-8']);
-    startResponse(`${held.status} ${held.statusText || STATUS_CODES[held.status] || 'Unknown'}`, out);
-    if (held.body === null) return [];
-    return [typeof held.body === 'string' ? Buffer.from(held.body, 'utf8') : held.body];
-  }
+  const parts = responseParts(response);
   const out: ResponseHeaders = [];
-  for (const [name, value] of response.headers) {
-    if (name === 'set-cookie' || HOP_BY_HOP.has(name)) continue;
-    out.push([name, value]);
-  }
-  for (const cookie of response.headers.getSetCookie()) out.push(['set-cookie', cookie]);
-  const reason = response.statusText || STATUS_CODES[response.status] || 'Unknown';
-  startResponse(`${response.status} ${reason}`, out);
+  for (const pair of parts.headers) if (!HOP_BY_HOP.has(pair[0])) out.push(pair);
+  startResponse(`${parts.status} ${parts.statusText || STATUS_CODES[parts.status] || 'Unknown'}`, out);
+  // A body held as given goes as it is: no Response stream to read it through.
+  if (parts.bytes !== undefined) return parts.bytes === null ? [] : [parts.bytes];
   const reader = response.body?.getReader();
   if (reader === undefined) return [];
   let finished = false;

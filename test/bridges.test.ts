@@ -264,7 +264,11 @@ describe('nsgi/fetch', () => {
     hono.get('/stream', () => new Response(new ReadableStream({ start: (s) => (s.enqueue(new TextEncoder().encode('streamed')), s.close()) })));
     const logged: string[] = [];
     const bad = fromFetchHandler(() => ({ not: 'a response' }) as unknown as Response);
-    const app = mount({ '/bad': bad, '/': fromFetchHandler(hono.fetch) });
+    // A Response of another Fetch implementation: status, statusText, headers and body are all it takes.
+    const foreign = fromFetchHandler(
+      () => ({ status: 201, statusText: 'Made', headers: new Headers({ 'x-foreign': '1' }), body: new Blob(['from elsewhere']).stream() }) as unknown as Response,
+    );
+    const app = mount({ '/bad': bad, '/foreign': foreign, '/': fromFetchHandler(hono.fetch) });
     const server = await serve(app, { port: 0, errorLog: { write: (s: string) => void logged.push(s) } });
     try {
       const cookies = await fetch(`${server.url}/cookies`);
@@ -279,6 +283,10 @@ describe('nsgi/fetch', () => {
       const streamed = await fetch(`${server.url}/stream`);
       assert.equal(await streamed.text(), 'streamed');
       assert.equal(streamed.headers.get('x-after'), 'set by middleware');
+      const other = await fetch(`${server.url}/foreign`);
+      assert.equal(other.status, 201);
+      assert.equal(other.headers.get('x-foreign'), '1');
+      assert.equal(await other.text(), 'from elsewhere');
       const refused = await fetch(`${server.url}/bad`);
       assert.equal(refused.status, 500);
       await refused.arrayBuffer();

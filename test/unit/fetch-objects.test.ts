@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { EnvironRequest, HeldBodyResponse, headerPairs, heldOf } from '../../adapters/fetch-objects.js';
+import { EnvironRequest, HeldBodyResponse, headerPairs, responseParts } from '../../adapters/fetch-objects.js';
 import { fromFetchHandler } from '../../adapters/fetch.js';
 import type { Environ } from '../../src/types.js';
 
@@ -122,11 +122,24 @@ describe('HeldBodyResponse (the global Response while fromFetchHandler is in use
   });
 
   it('holds string, byte and empty bodies; a stream body makes the real Response at once', () => {
-    assert.equal(heldOf(new HeldBodyResponse('s') as unknown as Response)?.body, 's');
+    const held = (body: unknown, init?: ResponseInit) => responseParts(new HeldBodyResponse(body as never, init) as unknown as Response);
+    assert.deepEqual(held('s'), { status: 200, statusText: '', headers: [['content-type', 'text/plain;charset=UTF-8']], bytes: Buffer.from('s') });
     const bytes = new Uint8Array([1, 2]);
-    assert.equal(heldOf(new HeldBodyResponse(bytes) as unknown as Response)?.body, bytes);
-    assert.equal(heldOf(new HeldBodyResponse(null, { status: 204 }) as unknown as Response)?.body, null);
-    assert.equal(heldOf(new HeldBodyResponse(new ReadableStream()) as unknown as Response), undefined);
+    assert.equal(held(bytes).bytes, bytes);
+    assert.equal(held(null, { status: 204 }).bytes, null);
+    assert.equal(held(new ReadableStream()).bytes, undefined, 'a stream body is read through the real Response');
+    assert.equal(responseParts(new RealResponse('x')).bytes, undefined);
+  });
+
+  it("copies another Response's headers as the real one does, and reports what its own headers say", () => {
+    const first = new HeldBodyResponse('one', { headers: { 'X-A': '1' } }) as unknown as Response;
+    const second = new HeldBodyResponse('two', { headers: first.headers }) as unknown as Response;
+    second.headers.set('x-b', '2');
+    assert.equal(first.headers.has('x-b'), false, 'the first keeps its own headers');
+    assert.deepEqual(responseParts(second).headers, [['content-type', 'text/plain;charset=UTF-8'], ['x-a', '1'], ['x-b', '2']]);
+    const typed = new HeldBodyResponse('<p>', { headers: new Headers({ 'content-type': 'text/html' }) }) as unknown as Response;
+    assert.deepEqual(responseParts(typed).headers, [['content-type', 'text/html']]);
+    assert.equal(typed.headers.get('content-type'), 'text/html');
   });
 
   it('refuses what the real Response refuses, the same way', () => {
