@@ -7,6 +7,7 @@
  */
 
 import type { Bytes, Environ } from '../src/types.js';
+import { HttpError } from '../src/errors.js';
 import { HOP_BY_HOP } from '../src/response-head.js';
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
@@ -79,7 +80,8 @@ export class EnvironRequest {
   constructor(environ: Environ, url: string) {
     const method = environ.REQUEST_METHOD;
     const upper = method.toUpperCase();
-    if (FORBIDDEN.has(upper)) throw new TypeError(`'${method}' HTTP method is unsupported by the Fetch API.`);
+    // Not a bad request, one a Fetch handler cannot be given: 501, as for any method not implemented.
+    if (FORBIDDEN.has(upper)) throw new HttpError(501, `${method} is unsupported: the Fetch API cannot carry it to the handler`);
     this.#environ = environ;
     this.#method = NORMALIZED.get(upper) ?? method;
     const schemeEnd = url.indexOf('://') + 3;

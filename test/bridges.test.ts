@@ -13,7 +13,7 @@ import { fromNodeListener, toNodeListener } from '../adapters/node.js';
 import { mount } from '../src/middleware/index.js';
 import { serve, type NsgiServer } from '../src/server/index.js';
 import type { App, Bytes, Environ } from '../src/types.js';
-import { connect, readUntil, sleep } from './helpers/raw-http.js';
+import { connect, rawRequest, readUntil, sleep } from './helpers/raw-http.js';
 
 const quiet = { write() {} };
 
@@ -287,6 +287,8 @@ describe('nsgi/fetch', () => {
       assert.equal(other.status, 201);
       assert.equal(other.headers.get('x-foreign'), '1');
       assert.equal(await other.text(), 'from elsewhere');
+      const trace = await rawRequest((server.address() as AddressInfo).port, 'TRACE /cookies HTTP/1.1\r\nHost: h\r\n\r\n');
+      assert.equal(trace.responses[0]?.status, 501, 'a method Fetch cannot carry is not implemented, not an error');
       const refused = await fetch(`${server.url}/bad`);
       assert.equal(refused.status, 500);
       await refused.arrayBuffer();
