@@ -20,9 +20,8 @@ import { parseArgs } from 'node:util';
 import { buildServers, root } from './build.js';
 
 
-/** Sends `n` GET requests over `connections` keep-alive connections and waits for all of them. */
-async function load(port: number, path: string, n: number, connections: number): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+/** Sends `n` GET requests over the agent's keep-alive connections and waits for all of them. */
+async function load(agent: http.Agent, port: number, path: string, n: number): Promise<void> {
   let started = 0;
   let done = 0;
   await new Promise<void>((resolve, reject) => {
@@ -39,9 +38,8 @@ async function load(port: number, path: string, n: number, connections: number):
         })
         .on('error', reject);
     };
-    for (let i = 0; i < connections; i++) next();
+    for (let i = 0; i < agent.maxSockets; i++) next();
   });
-  agent.destroy();
 }
 
 async function count(server: string, path: string, warmup: number, requests: number): Promise<number> {
@@ -66,12 +64,16 @@ async function count(server: string, path: string, warmup: number, requests: num
     }, 100);
     child.once('exit', (code) => reject(new Error(`${server} exited with ${code} under valgrind`)));
   });
+  // The same connections for warm-up and count: connections closing make V8 drop and later redo
+  // optimized code for the connection paths, and that compiling would be counted as per-request work.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   try {
-    await load(port, path, warmup, 16);
+    await load(agent, port, path, warmup);
     execFileSync('callgrind_control', ['-z', String(child.pid)], { stdio: 'ignore' });
-    await load(port, path, requests, 16);
+    await load(agent, port, path, requests);
     execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' });
   } finally {
+    agent.destroy();
     child.kill('SIGTERM');
     await once(child, 'exit');
   }
