@@ -4,6 +4,7 @@
  * headers earlier middleware set on `res`, bodies an upstream parser already read, `next()`.
  */
 
+import { Buffer } from 'node:buffer';
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InterfaceError } from '../src/errors.js';

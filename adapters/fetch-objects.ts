@@ -6,6 +6,7 @@
  * the real objects, which they make on first use of anything they do not hold themselves.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Bytes, Environ } from '../src/types.js';
 import { HttpError } from '../src/errors.js';
 import { HOP_BY_HOP } from '../src/response-head.js';

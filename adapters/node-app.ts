@@ -5,6 +5,7 @@
  * with backpressure ('drain') and 'finish'/'close' as on a socket. Nothing is buffered whole.
  */
 
+import { Buffer } from 'node:buffer';
 import { Duplex } from 'node:stream';
 import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ClientDisconnectedError } from '../src/errors.js';

@@ -4,6 +4,8 @@
  * close()); transports only describe the request and carry bytes.
  */
 
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { toApp } from './app-forms.js';
 import { buildEnviron, compileEnvironOptions, type CompiledEnvironOptions, type EnvironOptions, type RequestInfo } from './environ.js';

@@ -1,5 +1,6 @@
 /** `wsgi.input`: a pull-based request body stream with file-object semantics and a size limit. */
 
+import { Buffer } from 'node:buffer';
 import { ClientDisconnectedError, RequestBodyTooLargeError } from './errors.js';
 import type { Bytes, InputStream } from './types.js';
 

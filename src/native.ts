@@ -1,5 +1,6 @@
 /** Native strings: one character per byte (latin-1), the form every CGI value and header takes. */
 
+import { Buffer } from 'node:buffer';
 import type { NativeString } from './types.js';
 
 const NON_NATIVE = /[^\x00-\xff]/;

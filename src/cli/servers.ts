@@ -1,5 +1,6 @@
 /** The hosts `nsgi serve --server` can start, each behind the same small interface. */
 
+import { performance } from 'node:perf_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GatewayOptions } from '../gateway.js';

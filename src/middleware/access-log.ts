@@ -4,6 +4,7 @@
  * exchange). The body passes through unchanged.
  */
 
+import { performance } from 'node:perf_hooks';
 import { toApp } from '../app-forms.js';
 import type { App, AppLike, StartResponse } from '../types.js';
 import { watchBody } from './body.js';

@@ -7,6 +7,7 @@
  * answer depends on it.
  */
 
+import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
 import compressible from 'compressible';
 import Negotiator from 'negotiator';

@@ -5,6 +5,7 @@
  * is raised again and the server aborts the response. Every error is written to `wsgi.errors`.
  */
 
+import { Buffer } from 'node:buffer';
 import { toApp } from '../app-forms.js';
 import { formatError } from '../error-stream.js';
 import type { App, AppLike, Body, Bytes, Environ, StartResponse } from '../types.js';

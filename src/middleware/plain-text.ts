@@ -1,5 +1,6 @@
 /** Short plain-text answers the middleware gives itself (404, 403, 405, 416). */
 
+import { Buffer } from 'node:buffer';
 import type { App, ResponseHeaders } from '../types.js';
 
 /** An app answering `status` with `text` (no body for HEAD), plus any `extra` headers. */

@@ -5,6 +5,7 @@
  * through `wsgi.file_wrapper`, block by block, never whole into memory.
  */
 
+import { Buffer } from 'node:buffer';
 import { statSync, type Stats } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';

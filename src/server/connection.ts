@@ -4,6 +4,7 @@
  * keep-alive, pipelining, backpressure (both ways), timeouts and graceful close.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { RequestAbort } from '../abort.js';
 import type { RequestInfo } from '../environ.js';

@@ -5,6 +5,7 @@
  * and it reports each request's head, its de-framed body and its end, in order.
  */
 
+import { Buffer } from 'node:buffer';
 import { HttpError } from '../errors.js';
 import { parseContentLength, transferEncodingError } from '../framing.js';
 

@@ -6,6 +6,7 @@
  * on 'data' events. The bytes are only valid during the callback: whatever is kept must be copied.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 
 const SIZE = 64 * 1024;
