@@ -4,6 +4,7 @@
  * cookies, onSend, onResponse) apply to its responses as to any route's.
  */
 
+import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
@@ -114,7 +115,7 @@ class ReplyExchange extends NodeExchange {
     this.#length = length;
     for (let i = 0; i < headers.length; i++) {
       const [name, value] = headers[i]!;
-      const key = lowerName(name);
+      const key = lowerName(name, i);
       if (key === 'content-type') typed = true;
       else if (length !== undefined && key === 'content-length') continue;
       // Fastify keeps one value per name (Set-Cookie excepted): repeated names go as an array.
@@ -209,12 +210,21 @@ class ReplyExchange extends NodeExchange {
  * per response would cost Fastify a string-table lookup per header.
  */
 const lowerNames = new Map<string, string>();
+/** The last response's names by position: responses repeat them, and a compare beats the lookup. */
+const lastNames: string[] = [];
+const lastLower: string[] = [];
 
-function lowerName(name: string): string {
+/** `name` (the response's header at position `i`) in lower case, internalized. */
+function lowerName(name: string, i: number): string {
+  if (lastNames[i] === name) return lastLower[i]!;
   let lower = lowerNames.get(name);
   if (lower === undefined) {
     lower = internalize(name.toLowerCase());
     if (lowerNames.size < 1024) lowerNames.set(name, lower);
+  }
+  if (i < 32) {
+    lastNames[i] = name;
+    lastLower[i] = lower;
   }
   return lower;
 }
@@ -290,10 +300,12 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
     const expects = raw.headers.expect !== undefined;
     if (expects) claimed.add(raw);
     const target = request.originalUrl;
-    const routed = targetPath(raw.url ?? target);
-    // The prefix as the request spelled it (routing may ignore case); a rewritten URL routes as rewritten.
+    const url = raw.url ?? target;
+    // A rewritten URL (rewriteUrl) routes as rewritten.
+    const routed = url === target && prefix === '' ? undefined : targetPath(url);
+    // The prefix as the request spelled it (routing may ignore case).
     let scriptName = prefix;
-    if (!routed.startsWith(prefix) && routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
+    if (routed !== undefined && !routed.startsWith(prefix) && routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
       scriptName = routed.slice(0, prefix.length);
     }
     const exchange = hijack ? new HijackedExchange(raw, reply.raw) : new ReplyExchange(request, reply, forwardErrors, watchSignal);
@@ -302,7 +314,7 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
     }
     const info = describeRequest(raw, exchange, target, scriptName);
-    if (raw.url !== target && routed !== targetPath(target)) info.path = routed;
+    if (url !== target && routed !== targetPath(target)) info.path = routed;
     info.errors = new RequestLogErrors(request.log);
     if (expects && deferredContinue.has(raw)) info.sendContinue = () => reply.raw.writeContinue();
     gateway.dispatch(info, exchange);

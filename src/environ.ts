@@ -294,10 +294,32 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   let path: string;
   let query: string;
   let authority: string | undefined;
-  const hash = target.indexOf('#');
-  const t = hash === -1 ? target : target.slice(0, hash);
+  // The query starts at the first '?' and the target ends at a '#'. Short targets, nearly all of
+  // them, are scanned here (two indexOf() calls cost more than the scan), which also tells whether
+  // the path has escapes to decode.
+  let q = -1;
+  let end = target.length;
+  let escaped = true;
+  if (end > 64) {
+    const hash = target.indexOf('#');
+    if (hash !== -1) end = hash;
+    q = target.indexOf('?');
+    if (q >= end) q = -1;
+  } else {
+    escaped = false;
+    for (let i = 0; i < end; i++) {
+      const c = target.charCodeAt(i);
+      if (c === 0x23 /* # */) {
+        end = i;
+        break;
+      }
+      if (c === 0x3f /* ? */) {
+        if (q === -1) q = i;
+      } else if (c === 0x25 /* % */ && q === -1) escaped = true;
+    }
+  }
+  const t = end === target.length ? target : target.slice(0, end);
   if (t.charCodeAt(0) === 0x2f /* / */) {
-    const q = t.indexOf('?');
     path = q === -1 ? t : t.slice(0, q);
     query = q === -1 ? '' : t.slice(q + 1);
   } else if (t === '*') {
@@ -317,7 +339,10 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     query = m[4] ?? '';
   }
 
-  if (req.path !== undefined && path !== '*') path = req.path;
+  if (req.path !== undefined && path !== '*') {
+    path = req.path;
+    escaped = true;
+  }
 
   // SCRIPT_NAME / PATH_INFO: the mount prefix must match on a segment boundary.
   let scriptName = '';
@@ -328,9 +353,9 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
       throw new HttpError(404, `path is outside the mount point ${JSON.stringify(prefix)}`);
     }
     scriptName = percentDecodeNative(prefix);
-    pathInfo = percentDecodeNative(path.slice(prefix.length));
+    pathInfo = escaped ? percentDecodeNative(path.slice(prefix.length)) : path.slice(prefix.length);
   } else {
-    pathInfo = percentDecodeNative(path);
+    pathInfo = escaped ? percentDecodeNative(path) : path;
   }
 
   const server = serverIdentity(req, o);
@@ -372,7 +397,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   const stamp = ++build;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const value = raw[i + 1]!.trim();
+    const value = trimOws(raw[i + 1]!);
     rawPairs[i >> 1] = [name, raw[i + 1]!];
     const at = i >> 1;
     let entry: HeaderEntry;
@@ -508,6 +533,24 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   return { environ, input, bodyLength, expectsContinue };
 }
 
+/**
+ * A field value without the optional whitespace around it (RFC 9110 §5.5: SP and HTAB only, so a
+ * value's own bytes such as 0xA0 stay). The transports give values trimmed already; this is for
+ * the ones that may not (a request injected in tests, a host that keeps them).
+ */
+function trimOws(v: string): string {
+  const n = v.length;
+  if (n === 0) return v;
+  const first = v.charCodeAt(0);
+  const last = v.charCodeAt(n - 1);
+  if (first !== 0x20 && first !== 0x09 && last !== 0x20 && last !== 0x09) return v;
+  let s = 0;
+  let e = n;
+  while (s < e && (v.charCodeAt(s) === 0x20 || v.charCodeAt(s) === 0x09)) s++;
+  while (e > s && (v.charCodeAt(e - 1) === 0x20 || v.charCodeAt(e - 1) === 0x09)) e--;
+  return v.slice(s, e);
+}
+
 const WSGI_VERSION: readonly [1, 0] = Object.freeze([1, 0] as const);
 const SOFTWARE = `nsgi/${VERSION}`;
 const EMPTY_PAIRS: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
@@ -529,3 +572,4 @@ function readSignal(this: { [ABORT]: RequestAbort }): AbortSignal {
 interface LegacyAccessors {
   __defineGetter__(name: string, getter: () => unknown): void;
 }
+

@@ -84,7 +84,16 @@ interface ParsedStatus {
   reason: string;
 }
 
+let lastStatus: ParsedStatus & { status: string } = { status: '200 OK', code: 200, reason: 'OK' };
+
 function parseStatus(status: string): ParsedStatus {
+  if (status === lastStatus.status) return lastStatus;
+  const parsed = parseNewStatus(status);
+  lastStatus = { status, code: parsed.code, reason: parsed.reason };
+  return parsed;
+}
+
+function parseNewStatus(status: string): ParsedStatus {
   const cached = statusCache.get(status);
   if (cached !== undefined) return cached;
   const m = STATUS_RE.exec(status);
@@ -107,6 +116,37 @@ function parseStatus(status: string): ParsedStatus {
   if (statusCache.size < 1024) statusCache.set(status, parsed);
   return parsed;
 }
+
+/** The kind of a header name, after checking the name and value; throws InterfaceError naming the fix. */
+function checkHeader(name: string, value: string): NameKind {
+  const kind = nameKind(name);
+  if (kind === NameKind.Invalid) {
+    throw new InterfaceError(
+      'ERR_NSGI_INVALID_HEADER_NAME',
+      `start_response(): invalid header name ${JSON.stringify(name)}: a name is a non-empty token ` +
+        `(letters, digits and !#$%&'*+-.^_\`|~), with no spaces, colon or control characters`,
+    );
+  }
+  if (!goodValues.has(value) && !checkValue(value)) {
+    throw new InterfaceError(
+      'ERR_NSGI_INVALID_HEADER_VALUE',
+      `start_response(): invalid value for header ${JSON.stringify(name)}: ${JSON.stringify(value)}; ` +
+        `values may not contain CR, LF or other control characters, and must be native strings ` +
+        `(code points <= U+00FF; percent- or RFC 8187-encode other text)`,
+    );
+  }
+  return kind;
+}
+
+/**
+ * The headers of the last response, by position, already checked: apps send the same headers in the
+ * same order response after response, and comparing the strings (often the very same ones) costs
+ * less than the two lookups checking them again would.
+ */
+const memoNames: string[] = [];
+const memoValues: string[] = [];
+const memoKinds: NameKind[] = [];
+const MEMO_POSITIONS = 32;
 
 /** Validates `status` and `headers` as passed to start_response; throws InterfaceError naming the fix. */
 export function parseResponseHead(status: unknown, headers: unknown): ResponseHead {
@@ -142,21 +182,15 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
           `convert numbers with String()`,
       );
     }
-    const kind = nameKind(name);
-    if (kind === NameKind.Invalid) {
-      throw new InterfaceError(
-        'ERR_NSGI_INVALID_HEADER_NAME',
-        `start_response(): invalid header name ${JSON.stringify(name)}: a name is a non-empty token ` +
-          `(letters, digits and !#$%&'*+-.^_\`|~), with no spaces, colon or control characters`,
-      );
-    }
-    if (!goodValues.has(value) && !checkValue(value)) {
-      throw new InterfaceError(
-        'ERR_NSGI_INVALID_HEADER_VALUE',
-        `start_response(): invalid value for header ${JSON.stringify(name)}: ${JSON.stringify(value)}; ` +
-          `values may not contain CR, LF or other control characters, and must be native strings ` +
-          `(code points <= U+00FF; percent- or RFC 8187-encode other text)`,
-      );
+    let kind: NameKind;
+    if (i < MEMO_POSITIONS && memoNames[i] === name && memoValues[i] === value) kind = memoKinds[i]!;
+    else {
+      kind = checkHeader(name, value);
+      if (i < MEMO_POSITIONS) {
+        memoNames[i] = name;
+        memoValues[i] = value;
+        memoKinds[i] = kind;
+      }
     }
     if (kind === NameKind.Plain) continue;
     if (kind === NameKind.HopByHop) {

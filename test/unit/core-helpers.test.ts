@@ -51,6 +51,25 @@ describe('parseResponseHead', () => {
       );
     }
   });
+  it('checks each response in full, whatever the one before it was (repeats are remembered by position)', () => {
+    const good: Array<[string, string]> = [['Content-Type', 'text/plain'], ['X-A', 'a'], ['Content-Length', '5']];
+    for (let i = 0; i < 3; i++) assert.equal(parseResponseHead('200 OK', good).contentLength, 5);
+    const cases: Array<[Array<[string, string]>, string]> = [
+      [[['Content-Type', 'text/plain'], ['X-A', 'a\nb']], 'ERR_NSGI_INVALID_HEADER_VALUE'],
+      [[['Content-Type', 'text/plain'], ['X A', 'a']], 'ERR_NSGI_INVALID_HEADER_NAME'],
+      [[['Content-Type', 'text/plain'], ['Connection', 'a']], 'ERR_NSGI_HOP_BY_HOP_HEADER'],
+      [[['Content-Type', 'text/plain'], ['X-A', 'a'], ['Content-Length', 'x']], 'ERR_NSGI_INVALID_CONTENT_LENGTH'],
+    ];
+    for (const [headers, code] of cases) {
+      for (let i = 0; i < 2; i++) {
+        assert.throws(() => parseResponseHead('200 OK', headers), (e: unknown) => e instanceof InterfaceError && e.code === code);
+        assert.equal(parseResponseHead('200 OK', good).contentLength, 5);
+      }
+    }
+    assert.equal(parseResponseHead('201 Created', good).code, 201);
+    assert.throws(() => parseResponseHead('200  OK', good), (e: unknown) => e instanceof InterfaceError && e.code === 'ERR_NSGI_INVALID_STATUS');
+    assert.equal(parseResponseHead('200 OK', good).reason, 'OK');
+  });
 });
 
 describe('app forms', () => {

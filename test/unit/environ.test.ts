@@ -8,6 +8,8 @@ import { TextErrorStream } from '../../src/error-stream.js';
 import { applicationUri, requestUri } from '../../src/uri.js';
 import { VERSION } from '../../src/version.js';
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { percentDecodeNative } from '../../src/native.js';
 
 const errors = new TextErrorStream({ write() {} });
 const opts = compileEnvironOptions({ errors });
@@ -81,6 +83,31 @@ describe('buildEnviron', () => {
     refused({ method: 'CONNECT', target: 'h:443' }, 501);
     refused({ target: 'nonsense' }, 400);
     refused({ target: 'ftp://h/x' }, 400);
+  });
+
+  it('splits any origin-form target into path and query as the plain rule does, short or long', () => {
+    // The rule: drop a fragment, split at the first '?', percent-decode the path byte for byte.
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', '/', '?', '#', '%', '2', 'F', 'é'), { maxLength: 150 }), (chars) => {
+        const target = '/' + chars.join('');
+        const t = target.split('#')[0]!;
+        const q = t.indexOf('?');
+        const e = buildEnviron(req({ target }), opts).environ;
+        assert.equal(e.PATH_INFO, percentDecodeNative(q === -1 ? t : t.slice(0, q)));
+        assert.equal(e.QUERY_STRING, q === -1 ? '' : t.slice(q + 1));
+        assert.equal(e.REQUEST_URI, target);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('trims only SP and HTAB around header values, keeping bytes of the value such as 0xA0', () => {
+    const e = buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-A', ' \tv a\t ', 'X-B', '\xa0b\xa0', 'X-C', ' ', 'X-D', ''] }), opts).environ;
+    assert.equal(e.HTTP_X_A, 'v a');
+    assert.equal(e.HTTP_X_B, '\xa0b\xa0');
+    assert.equal(e.HTTP_X_C, '');
+    assert.equal(e.HTTP_X_D, '');
+    assert.deepEqual(e['nsgi.raw_headers'][1], ['X-A', ' \tv a\t ']);
   });
 
   it('keeps the method case and checks the request-target length', () => {
