@@ -1,7 +1,9 @@
+import { inspect } from 'node:util';
+
 /**
  * The abort state of one request. Transports call abort() when the client disconnects or the server
  * shuts down. Both halves are lazy, because each is a measurable cost on small responses: the
- * AbortSignal apps see as `nsgi.signal` is created only if something reads it, and a transport may
+ * AbortSignal behind `nsgi.signal` is created only if something uses it, and a transport may
  * start watching its connection only when watch() is first called (the core calls it as soon as a
  * request stops being synchronous), checking then whether the client is already gone.
  */
@@ -53,3 +55,68 @@ export class RequestAbort {
     };
   }
 }
+
+/**
+ * What `nsgi.signal` holds (SPEC §5.6): a stand-in for the request's AbortSignal. Node 20 needs about
+ * 2 µs to create an AbortSignal, and defining a lazy accessor on every environ instead costs a third
+ * of the environ's whole build; a Proxy in a data property costs neither. `aborted` and `reason`
+ * are answered from the request's state; anything else creates the real signal and acts on it.
+ */
+export function lazySignal(abort: RequestAbort): AbortSignal {
+  return new Proxy(new SignalSlot(abort), SIGNAL_HANDLER) as unknown as AbortSignal;
+}
+
+/** The Proxy's target. `util.inspect()` formats the target of a Proxy, so it prints as the signal would. */
+class SignalSlot {
+  readonly abort: RequestAbort;
+  constructor(abort: RequestAbort) {
+    this.abort = abort;
+  }
+  // Called with the Proxy as `this`.
+  [inspect.custom](this: AbortSignal): string {
+    return `AbortSignal { aborted: ${this.aborted} }`;
+  }
+}
+
+const SIGNAL_PROTOTYPE = AbortSignal.prototype;
+
+/** The state a read of `aborted` or `reason` reports; disconnects are watched for from then on. */
+function watched(slot: SignalSlot): RequestAbort {
+  slot.abort.watch();
+  return slot.abort;
+}
+
+const SIGNAL_HANDLER: ProxyHandler<SignalSlot> = {
+  get(slot, key) {
+    if (key === 'aborted') return watched(slot).aborted;
+    if (key === 'reason') return watched(slot).reason;
+    if (key === Symbol.toStringTag) return 'AbortSignal';
+    const signal = slot.abort.signal;
+    return Reflect.get(signal, key, signal);
+  },
+  has(slot, key) {
+    return key === 'aborted' || key === 'reason' || Reflect.has(slot.abort.signal, key);
+  },
+  set(slot, key, value) {
+    const signal = slot.abort.signal;
+    return Reflect.set(signal, key, value, signal);
+  },
+  getPrototypeOf() {
+    return SIGNAL_PROTOTYPE;
+  },
+  setPrototypeOf() {
+    return false;
+  },
+  ownKeys(slot) {
+    return Reflect.ownKeys(slot.abort.signal);
+  },
+  getOwnPropertyDescriptor(slot, key) {
+    return Reflect.getOwnPropertyDescriptor(slot.abort.signal, key);
+  },
+  defineProperty(slot, key, descriptor) {
+    return Reflect.defineProperty(slot.abort.signal, key, descriptor);
+  },
+  deleteProperty(slot, key) {
+    return Reflect.deleteProperty(slot.abort.signal, key);
+  },
+};
