@@ -252,7 +252,6 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
 
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
     const exchange = new NodeExchange(req, res);
-    const peers = peersOf(req.socket);
     const info = describeRequest(req, exchange, req.url ?? '/', scriptName);
     if (lazyContinue) info.sendContinue = () => res.writeContinue();
     gateway.dispatch(info, exchange);

@@ -34,9 +34,7 @@ export function mount(routes: Readonly<Record<string, AppLike>>): App {
     const path = environ.PATH_INFO;
     for (const [prefix, app] of table) {
       if (ownsPath(prefix, path)) {
-        // In place, as URL maps in WSGI do: a copy ({ ...environ }) would read nsgi.signal and so
-        // create its AbortSignal, which costs more than the rest of the request (a 30% drop in
-        // hello-world req/s, measured).
+        // In place, as URL maps in WSGI do, and cheaper than a copy of some thirty keys.
         environ.SCRIPT_NAME += prefix;
         environ.PATH_INFO = path.slice(prefix.length);
         return app(environ, startResponse);

@@ -7,7 +7,6 @@
  * and a close() that never comes is reported when the response ends, not when memory is collected.
  */
 
-import { Buffer } from 'node:buffer';
 import { toApp } from '../app-forms.js';
 import { InterfaceError } from '../errors.js';
 import { parseResponseHead, TOKEN_RE } from '../response-head.js';

@@ -134,7 +134,7 @@ describe('FileWrapperBody', () => {
 });
 
 describe('mount prefixes', () => {
-  it('mount() moves the matched segments in place and never reads nsgi.signal (that would create the AbortSignal)', () => {
+  it('mount() moves the matched segments in place and never reads nsgi.signal', () => {
     let reads = 0;
     let seen: Environ | undefined;
     const inner: App = (environ, sr) => {
