@@ -83,7 +83,6 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   readonly #request: Request;
   readonly #pair: NodePair | undefined;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  readonly #head: boolean;
   #resolve: ((response: Response) => void) | undefined;
   /** The answer, when it came before anyone waited for it. */
   #response: Response | undefined;
@@ -97,7 +96,6 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     super();
     this.#request = request;
     this.#pair = pair;
-    this.#head = request.method === 'HEAD';
   }
 
   #answer(response: Response): void {
@@ -151,7 +149,7 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   // ResponseSink
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
     this.#init = { status: code, statusText: reason, headers: headersInit(headers, framing.close) };
-    this.#noBody = framing.noBody || this.#head;
+    this.#noBody = framing.noBody;
   }
 
   /** Answers with a streamed body, made at the first write. */
