@@ -213,6 +213,7 @@ const lowerNames = new Map<string, string>();
 /** The last response's names by position: responses repeat them, and a compare beats the lookup. */
 const lastNames: string[] = [];
 const lastLower: string[] = [];
+const MEMO_POSITIONS = 32;
 
 /** `name` (the response's header at position `i`) in lower case, internalized. */
 function lowerName(name: string, i: number): string {
@@ -222,7 +223,7 @@ function lowerName(name: string, i: number): string {
     lower = internalize(name.toLowerCase());
     if (lowerNames.size < 1024) lowerNames.set(name, lower);
   }
-  if (i < 32) {
+  if (i < MEMO_POSITIONS) {
     lastNames[i] = name;
     lastLower[i] = lower;
   }

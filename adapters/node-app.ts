@@ -101,7 +101,7 @@ type Callback = (err?: Error | null) => void;
  * body the server iterates, and the once-only ends ('finish' when the body was all taken, 'close'
  * always).
  */
-class NodeExchange {
+class ListenerExchange {
   readonly req: IncomingMessage;
   readonly res: BridgeResponse;
   readonly socket: BridgeSocket;
@@ -288,7 +288,7 @@ const toBuffer = (chunk: unknown, encoding?: unknown): Buffer =>
   typeof chunk === 'string' ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding) : Buffer.from(chunk as Uint8Array);
 
 const EXCHANGE = Symbol('nsgi.exchange');
-type BridgeResponse = ServerResponse & { [EXCHANGE]: NodeExchange };
+type BridgeResponse = ServerResponse & { [EXCHANGE]: ListenerExchange };
 
 /**
  * writeHead/write/end and the rest, feeding the exchange instead of a socket. Own properties of each
@@ -353,7 +353,7 @@ const RESPONSE_STATE: PropertyDescriptorMap = {
   writableFinished: { get(this: BridgeResponse) { return this[EXCHANGE].finished; } },
 };
 
-function bridgeResponse(req: IncomingMessage, exchange: NodeExchange): BridgeResponse {
+function bridgeResponse(req: IncomingMessage, exchange: ListenerExchange): BridgeResponse {
   const res = new http.ServerResponse(req) as BridgeResponse;
   res[EXCHANGE] = exchange;
   res.sendDate = false;
@@ -364,5 +364,5 @@ function bridgeResponse(req: IncomingMessage, exchange: NodeExchange): BridgeRes
 
 export function fromNodeListener(listener: NodeRequestListener): App {
   if (typeof listener !== 'function') throw new TypeError('fromNodeListener(listener): give a (req, res) function, e.g. an Express app');
-  return (environ, startResponse) => new NodeExchange(environ, startResponse).run(listener, environ);
+  return (environ, startResponse) => new ListenerExchange(environ, startResponse).run(listener, environ);
 }

@@ -104,6 +104,7 @@ describe('nsgi.signal stand-in (lazySignal)', () => {
       abort.abort(new Error('gone before the request'));
       await assert.rejects(fetch(`http://127.0.0.1:${port}/`, { signal: lazySignal(abort) }), /gone before the request/);
     } finally {
+      server.closeAllConnections();
       server.close();
     }
   });
