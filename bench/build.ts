@@ -23,3 +23,17 @@ export async function spawnServer(name: string, cmd: string, args: string[]): Pr
   });
   return { child, port };
 }
+
+/** Stops benchmark servers and waits until they are gone, so the next ones do not share the core with them. */
+export async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map((child) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? undefined
+        : new Promise<void>((resolve) => {
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+    ),
+  );
+}

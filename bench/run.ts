@@ -1,16 +1,21 @@
 /**
  * Benchmark harness. Each server runs in its own process (pinned to core 0 with taskset where
  * present); the load comes from another process (wrk if installed, else autocannon) pinned to
- * core 1. Cases run in interleaved rounds and every ratio is against the native baseline measured
- * in the same run.
+ * core 1. Every round starts fresh server processes, warms each with every case, then runs the
+ * cases interleaved; every ratio is against the native baseline measured in the same round.
  *
- *   npm run bench -- [--duration 3] [--rounds 6] [--connections 50] [--cases hello,pipelined,64k,echo] [--servers nsgi-raw,nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
+ *   npm run bench -- [--duration 3] [--rounds 6] [--warmup 1] [--idle 0] [--connections 50] [--cases hello,pipelined,64k,echo] [--servers nsgi-raw,nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
+ *
+ * --warmup: seconds of each case per server before a round's measurements. --idle: seconds every
+ * server sits idle after it starts before its warm-up (10 or more measures the state of a server
+ * whose first requests arrive after V8's memory reducer has run; default 0).
  */
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { buildServers, root, spawnServer } from './build.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildServers, root, spawnServer, stopAll } from './build.js';
 
 
 interface ServerDef {
@@ -176,7 +181,8 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '50' },
       cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
       servers: { type: 'string', default: SERVERS.map((s) => s.name).join(',') },
-      warmup: { type: 'string', default: '2' },
+      warmup: { type: 'string', default: '1' },
+      idle: { type: 'string', default: '0' },
       loader: { type: 'string', default: has('wrk') ? 'wrk' : 'autocannon' },
     },
   });
@@ -185,6 +191,11 @@ async function main(): Promise<void> {
   const seconds = Number(values.duration);
   const rounds = Number(values.rounds);
   const connections = Number(values.connections);
+  const warmup = Number(values.warmup);
+  const idle = Number(values.idle);
+  for (const [name, n] of Object.entries({ duration: seconds, rounds, connections, warmup, idle })) {
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} takes a number (0 or more), not ${JSON.stringify(values[name as keyof typeof values])}`);
+  }
   const cases = CASES.filter((c) => values.cases!.split(',').includes(c.name));
   const wanted = values.servers!.split(',');
   const servers = SERVERS.filter((s) => wanted.includes(s.name) || SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name));
@@ -199,15 +210,32 @@ async function main(): Promise<void> {
   );
 
   buildServers();
-  const running = new Map<string, { child: ChildProcess; port: number }>();
-  for (const s of servers) running.set(s.name, await startServer(s));
   const samples = new Map<string, Sample[]>();
-  try {
-    for (const s of servers) {
-      const { port } = running.get(s.name)!;
-      for (const c of cases) measure(`http://127.0.0.1:${port}${c.path}`, c, Number(values.warmup), connections);
-    }
-    for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < rounds; r++) {
+    // Fresh processes every round, each warmed with every case as soon as it has started, so that all
+    // servers begin in the same state. A Node process left idle for ~8 s after it starts gets a
+    // memory-reducing GC from V8, and when its first requests come after that, process.nextTick()
+    // stays on a slow path (Node's own tick object is built in the runtime, with map migrations) for
+    // the rest of the process's life: 20-40% more CPU per small request for native Fastify and nsgi
+    // alike. Servers started together and warmed one after another measured that instead of
+    // themselves (the same native Fastify server, started twice: 0.80x). --idle measures that state
+    // on purpose, for every server.
+    const running = new Map<string, { child: ChildProcess; port: number }>();
+    try {
+      const warm = (s: ServerDef): void => {
+        const { port } = running.get(s.name)!;
+        for (const c of cases) measure(`http://127.0.0.1:${port}${c.path}`, c, warmup, connections);
+      };
+      if (idle > 0) {
+        for (const s of servers) running.set(s.name, await startServer(s));
+        await sleep(idle * 1000);
+        for (const s of servers) warm(s);
+      } else {
+        for (const s of servers) {
+          running.set(s.name, await startServer(s));
+          warm(s);
+        }
+      }
       for (const c of cases) {
         // Each server runs right next to its baseline (the pair is what a ratio compares), and the
         // order within each group rotates every round so neither always runs first.
@@ -224,13 +252,13 @@ async function main(): Promise<void> {
           process.stderr.write(`  round ${r + 1} ${c.name.padEnd(6)} ${s.name.padEnd(14)} ${sample.rps.toFixed(0).padStart(7)} req/s  p99 ${sample.p99ms.toFixed(2)} ms  ${sample.cpuUs.toFixed(1)} CPU-us/req${sample.errors ? `  ${sample.errors} errors` : ''}\n`);
         }
       }
+    } finally {
+      await stopAll([...running.values()].map((x) => x.child));
     }
-  } finally {
-    for (const { child } of running.values()) child.kill('SIGTERM');
   }
 
   const lines: string[] = [];
-  lines.push(`Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (medians; ratios paired by round)${TASKSET ? ', server pinned to one core' : ''}`);
+  lines.push(`Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (fresh processes each round${idle > 0 ? `, idle ${idle}s before warm-up` : ''}; medians; ratios paired by round)${TASKSET ? ', server pinned to one core' : ''}`);
   lines.push('');
   lines.push('| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s; median of rounds, range) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
