@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { buildServers, root, spawnServer } from './build.js';
+import { buildServers, root, spawnServer, stopAll } from './build.js';
 
 const SCRIPTS: Record<string, string> = {
   'native-node': 'bench/servers/native-node.js',
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
       lines.push(`| ${name} | ${up.toFixed(0)} | ${down.toFixed(0)} | ${peakMiB(child.pid!).toFixed(1)} |`);
       process.stderr.write(`  ${name}: done\n`);
     } finally {
-      child.kill('SIGTERM');
+      await stopAll([child]);
     }
   }
   process.stdout.write(lines.join('\n') + '\n');
