@@ -224,7 +224,7 @@ async function main(): Promise<void> {
     try {
       const warm = (s: ServerDef): void => {
         const { port } = running.get(s.name)!;
-        for (const c of cases) measure(`http://127.0.0.1:${port}${c.path}`, c, warmup, connections);
+        if (warmup > 0) for (const c of cases) measure(`http://127.0.0.1:${port}${c.path}`, c, warmup, connections);
       };
       if (idle > 0) {
         for (const s of servers) running.set(s.name, await startServer(s));
