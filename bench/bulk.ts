@@ -76,6 +76,9 @@ async function main(): Promise<void> {
   const bytes = Number(values['size-mib']) * 1024 * 1024;
   const warmup = Number(values['warmup-mib']) * 1024 * 1024;
   if (!(bytes > 0) || !(warmup >= 0)) throw new Error('--size-mib takes a number above 0 and --warmup-mib one of 0 or more');
+  const names = values.servers!.split(',');
+  const bad = names.filter((name) => !Object.hasOwn(SCRIPTS, name));
+  if (bad.length > 0) throw new Error(`unknown server ${bad.map((b) => JSON.stringify(b)).join(', ')}; choose from ${Object.keys(SCRIPTS).join(', ')}`);
   buildServers();
   const lines = [
     `Node ${process.version}; ${values['size-mib']} MiB each way, streamed in 64 KiB pieces, after ${values['warmup-mib']} MiB each way unmeasured`,
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
     '| server | upload MiB/s | download MiB/s | server peak RSS (MiB) |',
     '|---|---:|---:|---:|',
   ];
-  for (const name of values.servers!.split(',')) {
+  for (const name of names) {
     const { child, port } = await start(name);
     try {
       if (warmup > 0) {

@@ -12,7 +12,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,8 +98,12 @@ async function main(): Promise<void> {
   } catch {
     throw new Error('valgrind is not installed (Debian package "valgrind")');
   }
-  if (!process.env.NO_BUILD) buildServers();
   const servers = values.servers!.split(',');
+  for (const s of servers) {
+    const script = s.includes('/') ? s : `${root}bench/servers/${s}.ts`;
+    if (!existsSync(script)) throw new Error(`unknown server ${JSON.stringify(s)}: give a name under bench/servers or the path of a compiled server script`);
+  }
+  if (!process.env.NO_BUILD) buildServers();
   const rows: Array<[string, number]> = [];
   for (const s of servers) {
     const ir = await count(s, values.path!, Number(values.warmup), Number(values.requests));

@@ -173,6 +173,12 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** Throws when a name given on the command line is not one of `known`. */
+function unknown(what: string, given: string[], known: string[]): void {
+  const bad = given.filter((name) => !known.includes(name));
+  if (bad.length > 0) throw new Error(`unknown ${what} ${bad.map((b) => JSON.stringify(b)).join(', ')}; choose from ${known.join(', ')}`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -196,8 +202,11 @@ async function main(): Promise<void> {
   for (const [name, n] of Object.entries({ duration: seconds, rounds, connections, warmup, idle })) {
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} takes a number (0 or more), not ${JSON.stringify(values[name as keyof typeof values])}`);
   }
-  const cases = CASES.filter((c) => values.cases!.split(',').includes(c.name));
+  const wantedCases = values.cases!.split(',');
   const wanted = values.servers!.split(',');
+  unknown('case', wantedCases, CASES.map((c) => c.name));
+  unknown('server', wanted, SERVERS.map((s) => s.name));
+  const cases = CASES.filter((c) => wantedCases.includes(c.name));
   const servers = SERVERS.filter((s) => wanted.includes(s.name) || SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name));
   const groups = [...new Set(servers.map((s) => s.baseline))].map((b) => servers.filter((s) => s.baseline === b));
   mkdirSync(`${root}bench/results`, { recursive: true });
