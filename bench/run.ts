@@ -4,11 +4,13 @@
  * core 1. Every round starts fresh server processes, warms each with every case, then runs the
  * cases interleaved; every ratio is against the native baseline measured in the same round.
  *
- *   npm run bench -- [--duration 3] [--rounds 6] [--warmup 1] [--idle 0] [--connections 50] [--cases hello,pipelined,64k,echo] [--servers nsgi-raw,nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
+ *   npm run bench -- [--duration 3] [--rounds 6] [--warmup 4] [--idle 0] [--connections 50] [--cases hello,pipelined,64k,echo] [--servers nsgi-raw,nsgi-node,nsgi-express,nsgi-fastify] [--loader wrk|autocannon]
  *
- * --warmup: seconds of each case per server before a round's measurements. --idle: seconds every
- * server sits idle after it starts before its warm-up (10 or more measures the state of a server
- * whose first requests arrive after V8's memory reducer has run; default 0).
+ * --warmup: seconds of load per server before a round's measurements, shared by the cases (whole
+ * seconds, at least 1 per case: a hello-only run warms with 4 s of hello, a run of four cases with
+ * 1 s of each). --idle: seconds every server sits idle after it starts before its warm-up (10 or
+ * more measures the state of a server whose first requests arrive after V8's memory reducer has
+ * run; default 0).
  */
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '50' },
       cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
       servers: { type: 'string', default: SERVERS.map((s) => s.name).join(',') },
-      warmup: { type: 'string', default: '1' },
+      warmup: { type: 'string', default: '4' },
       idle: { type: 'string', default: '0' },
       loader: { type: 'string', default: has('wrk') ? 'wrk' : 'autocannon' },
     },
@@ -231,9 +233,11 @@ async function main(): Promise<void> {
     // on purpose, for every server.
     const running = new Map<string, { child: ChildProcess; port: number }>();
     try {
+      // wrk takes whole seconds.
+      const perCase = Math.max(1, Math.round(warmup / Math.max(1, cases.length)));
       const warm = (s: ServerDef): void => {
         const { port } = running.get(s.name)!;
-        if (warmup > 0) for (const c of cases) measure(`http://127.0.0.1:${port}${c.path}`, c, warmup, connections);
+        if (warmup > 0) for (const c of cases) measure(`http://127.0.0.1:${port}${c.path}`, c, perCase, connections);
       };
       if (idle > 0) {
         for (const s of servers) running.set(s.name, await startServer(s));
