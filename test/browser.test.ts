@@ -1,16 +1,15 @@
 /**
  * What a person sees, in headless Chromium: the seed's hello page and the demo site, served by the
- * bundled server, Express and Fastify. Needs the Debian package `chromium` (`.ci/run` installs it).
+ * bundled server, Express and Fastify. The browser comes from npm (see helpers/browser.ts).
  */
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { toExpress } from '../adapters/express.js';
 import { nsgiPlugin } from '../adapters/fastify.js';
 import { createSite } from '../examples/site.js';
@@ -18,8 +17,7 @@ import { app as v1 } from '../examples/v1.js';
 import { mount } from '../src/middleware/index.js';
 import { serve } from '../src/server/index.js';
 import type { App } from '../src/types.js';
-
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+import { launchBrowser } from './helpers/browser.js';
 
 /** The seed's hello page at /seed, the demo site everywhere else. */
 const quiet = { write() {} };
@@ -74,8 +72,7 @@ const HOSTS: Array<[string, () => Promise<Running>]> = [
 describe('in a browser', () => {
   let browser: Browser;
   before(async () => {
-    assert.ok(CHROMIUM, 'headless Chromium is needed: install the Debian package "chromium" (apt-get install chromium)');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchBrowser();
   });
   after(() => browser?.close());
 
