@@ -6,11 +6,13 @@
 
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import { Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import { Readable, type Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
 import { ClientDisconnectedError } from '../src/errors.js';
+import { mergedHeader, type HeldHeader } from '../src/header-merge.js';
 import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName, ownsPath } from '../src/script-name.js';
@@ -118,10 +120,13 @@ class ReplyExchange extends NodeExchange {
       const key = lowerName(name, i);
       if (key === 'content-type') typed = true;
       else if (length !== undefined && key === 'content-length') continue;
-      // Fastify keeps one value per name (Set-Cookie excepted): repeated names go as an array.
-      const previous = key !== 'set-cookie' && repeats(headers, i, key) ? reply.getHeader(key) : undefined;
-      if (previous === undefined) reply.header(key, value);
-      else reply.header(key, [...(Array.isArray(previous) ? previous : [String(previous)]), value]);
+      const held = reply.getHeader(key);
+      if (held === undefined) reply.header(key, value);
+      else {
+        // reply.header() appends to a Set-Cookie it holds: the merged list replaces it instead.
+        if (key === 'set-cookie') reply.removeHeader(key);
+        reply.header(key, mergedHeader(key, held as HeldHeader, value, repeats(headers, i, key)));
+      }
     }
     this.#typed = typed;
   }
@@ -232,6 +237,19 @@ function lowerName(name: string, i: number): string {
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => void;
 
+/**
+ * Node's parser reports a request it cannot read to the bytes after its head (an invalid
+ * Transfer-Encoding, a bad chunk) as a client error, after the request was handed over and perhaps
+ * answered already: the core answers such a request itself and closes. Node's own client-error
+ * handler then sends nothing more once a response is on the wire; Fastify's writes a 400 whenever
+ * the socket is writable, a second response on one request. Ending the socket first keeps the rule
+ * Node keeps: one response, then the close.
+ */
+function endAnswered(_err: Error, socket: Duplex): void {
+  const res = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (res != null && res.headersSent && socket.writable) socket.end();
+}
+
 /** The nsgi mounts of each server, by encoded prefix ('' for the root): for bad URLs and 100-continue. */
 const mountsByServer = new WeakMap<object, Map<string, Handler>>();
 /** Requests whose `100 Continue` waits for the app's first read (set by the checkContinue listener). */
@@ -338,6 +356,7 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
         });
       });
     }
+    server.prependListener('clientError', endAnswered);
   }
   mounts.set(prefix, handler);
 

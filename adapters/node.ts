@@ -12,6 +12,7 @@ import { ClientDisconnectedError } from '../src/errors.js';
 import { Gateway, type Framing, type GatewayOptions, type ResponseSink } from '../src/gateway.js';
 import type { RequestInfo } from '../src/environ.js';
 import type { BodySource } from '../src/input.js';
+import { mergedHeader } from '../src/header-merge.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { AppLike, Bytes, ResponseHeaders } from '../src/types.js';
 
@@ -193,8 +194,7 @@ export function pullFrom(req: IncomingMessage): Promise<Bytes | null> {
 
 /**
  * @internal A node exchange for a response that other code may already have put headers on (Express
- * middleware, Fastify plugins): the app's headers are merged in rather than replacing them; on a
- * clash the app's value wins, except Set-Cookie and Vary, which add up.
+ * middleware, Fastify plugins): the app's headers are merged in by the one merge rule (mergedHeader).
  */
 export class MergingNodeExchange extends NodeExchange {
   override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
@@ -202,9 +202,12 @@ export class MergingNodeExchange extends NodeExchange {
     if (framing.close) res.shouldKeepAlive = false;
     for (let i = 0; i < headers.length; i++) {
       const [name, value] = headers[i]!;
-      const key = name.toLowerCase();
-      if (key === 'set-cookie' || key === 'vary' || repeats(headers, i, key)) res.appendHeader(name, value);
-      else res.setHeader(name, value);
+      const held = res.getHeader(name);
+      if (held === undefined) res.setHeader(name, value);
+      else {
+        const key = name.toLowerCase();
+        res.setHeader(name, mergedHeader(key, held, value, repeats(headers, i, key)));
+      }
     }
     res.writeHead(code, reason);
   }

@@ -10,6 +10,7 @@ import { parseContentLength, transferEncodingError } from './framing.js';
 import { lazySignal, type RequestAbort } from './abort.js';
 import { EMPTY_INPUT, RequestInput, type BodyInput, type BodySource } from './input.js';
 import { internalize, percentDecodeNative } from './native.js';
+import { connectError, invalidHostError, isValidHost } from './request-head.js';
 import { ownsPath } from './script-name.js';
 import type { Environ, ErrorStream } from './types.js';
 import { VERSION } from './version.js';
@@ -242,6 +243,8 @@ function headerEntry(name: string): HeaderEntry {
 const lastNames: string[] = [];
 const lastEntries: HeaderEntry[] = [];
 const MEMO_POSITIONS = 64;
+/** The last Host value that passed isValidHost(). */
+let lastValidHost = '';
 
 
 export function mappedAddress(addr: string): string {
@@ -296,6 +299,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   if (target.length > o.maxRequestTarget) {
     throw new HttpError(414, `request-target longer than ${o.maxRequestTarget} characters`);
   }
+  if (req.method === 'CONNECT') throw connectError(target);
 
   // Split the request-target into path and query (RFC 9112 §3.2), keeping the raw form as REQUEST_URI.
   let path: string;
@@ -335,13 +339,12 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     query = '';
   } else {
     const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)([^?]*)(?:\?(.*))?$/.exec(t);
-    if (m === null || req.method === 'CONNECT') {
-      if (req.method === 'CONNECT') throw new HttpError(501, 'CONNECT is not supported by an nsgi gateway');
-      throw new HttpError(400, `invalid request-target ${JSON.stringify(target.slice(0, 100))}`);
-    }
+    if (m === null) throw new HttpError(400, `invalid request-target ${JSON.stringify(target.slice(0, 100))}`);
     const scheme = m[1]!.toLowerCase();
     if (scheme !== 'http' && scheme !== 'https') throw new HttpError(400, `unsupported URI scheme in request-target`);
     authority = m[2]!;
+    // It stands in for Host (RFC 9112 §3.2.2), so it obeys Host's rules (no userinfo, RFC 9110 §4.2.4).
+    if (!isValidHost(authority)) throw invalidHostError(authority);
     path = m[3] || '/';
     query = m[4] ?? '';
   }
@@ -436,6 +439,11 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
         continue;
       case HeaderKind.Host:
         if (repeated) throw new HttpError(400, 'duplicate Host header', { closeConnection: true });
+        // A client sends the same Host request after request: checked once per distinct value.
+        if (value !== lastValidHost) {
+          if (!isValidHost(value)) throw invalidHostError(value);
+          lastValidHost = value;
+        }
         host = env.HTTP_HOST = value;
         continue;
       case HeaderKind.Expect:

@@ -160,8 +160,7 @@ describe('Express adapter', () => {
     assert.ok(res.headers['content-security-policy']);
     assert.equal(res.headers['x-frame-options'], 'DENY', 'the app overrides helmet');
     assert.deepEqual(res.headers['set-cookie'], ['session=s1; Path=/', 'a=1; Path=/', 'b=2; Path=/']);
-    assert.match(String(res.headers['vary']), /Origin/);
-    assert.match(String(res.headers['vary']), /Accept-Encoding/);
+    assert.equal(res.headers['vary'], 'Origin, Accept-Encoding');
     assert.equal(res.headers['content-type'], 'text/plain');
   });
 

@@ -85,6 +85,62 @@ describe('Fastify plugin', () => {
     );
   });
 
+  for (const hijack of [false, true]) {
+    it(`headers set by plugins and hooks before the app are kept; the app wins on a clash; Set-Cookie and Vary add up (hijack: ${hijack})`, async () => {
+      const app: App = (_env, sr) => {
+        sr('200 OK', [
+          ['Content-Type', 'text/plain'],
+          ['Set-Cookie', 'a=1; Path=/'],
+          ['Set-Cookie', 'b=2; Path=/'],
+          ['Vary', 'Accept-Encoding'],
+          ['Vary', 'origin'],
+          ['X-Frame-Options', 'DENY'],
+        ]);
+        return [Buffer.from('ok')];
+      };
+      await withFastify(
+        async (f) => {
+          // With more than one allowed origin the answer depends on Origin: it sets Vary: Origin in onRequest.
+          await f.register(cors, { origin: ['https://example.com', 'https://other.example'] });
+          f.addHook('onRequest', async (_req, reply) => {
+            reply.header('set-cookie', 'session=s1; Path=/');
+            reply.header('x-frame-options', 'SAMEORIGIN');
+          });
+          await f.register(nsgiPlugin, { app, prefix: '/app', hijack });
+        },
+        async (f) => {
+          const res = await request(f.server).get('/app/x').set('Origin', 'https://example.com').expect(200, 'ok');
+          assert.equal(res.headers['access-control-allow-origin'], 'https://example.com');
+          assert.equal(res.headers['vary'], 'Origin, Accept-Encoding');
+          assert.deepEqual(res.headers['set-cookie'], ['session=s1; Path=/', 'a=1; Path=/', 'b=2; Path=/']);
+          assert.equal(res.headers['x-frame-options'], 'DENY', 'the app overrides the hook');
+        },
+      );
+    });
+  }
+
+  it('a request whose framing the core refuses gets exactly one response, then the connection closes', async () => {
+    for (const hijack of [false, true]) {
+      await withFastify(
+        (f) => f.register(nsgiPlugin, { app: hello('never'), prefix: '', hijack }),
+        async (f) => {
+          await f.listen({ port: 0, host: '127.0.0.1' });
+          const { port } = f.server.address() as { port: number };
+          for (const te of ['gzip', 'identity', 'chunked, gzip', 'x-unknown']) {
+            const socket = await connect(port);
+            socket.write(`POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ${te}\r\n\r\nabc\r\n\r\n`);
+            const chunks: Buffer[] = [];
+            socket.on('data', (c: Buffer) => chunks.push(c));
+            await new Promise((resolve) => socket.once('close', resolve));
+            const text = Buffer.concat(chunks).toString('latin1');
+            assert.equal(text.match(/^HTTP\/1\.1 /gm)?.length, 1, `one response to Transfer-Encoding: ${te} (hijack: ${hijack}):\n${text}`);
+            assert.match(text, /^HTTP\/1\.1 400 /);
+          }
+        },
+      );
+    }
+  });
+
   it('two plugins with different prefixes and apps coexist; Fastify routes outside them are untouched', async () => {
     await withFastify(
       async (f) => {

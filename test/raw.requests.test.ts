@@ -127,6 +127,8 @@ const cases: Case[] = [
   refused('asterisk-form with GET', get('*'), 400),
   refused('authority-form with GET', get('example.com:80'), 400),
   refused('CONNECT on an origin server', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 501),
+  refused('CONNECT with an origin-form target', 'CONNECT /path HTTP/1.1\r\nHost: h\r\n\r\n', 400),
+  refused('CONNECT without a port', 'CONNECT example.com HTTP/1.1\r\nHost: example.com\r\n\r\n', 400),
   refused('a relative target', get('foo/bar'), 400),
   ok('absolute-form: the target names the host', get('http://example.com/x?y=1'), (r) => {
     const s = seen(r);

@@ -8,6 +8,7 @@
 import { Buffer } from 'node:buffer';
 import { HttpError } from '../errors.js';
 import { parseContentLength, transferEncodingError } from '../framing.js';
+import { connectError, isValidHost, REG_NAME } from '../request-head.js';
 
 export interface ParserLimits {
   /** Longest request-target, in bytes (414 above). */
@@ -107,9 +108,6 @@ for (let c = 0x21; c < 0x7f; c++) TARGET[c] = 1;
 /** Bytes a field value may hold besides SP/HTAB: VCHAR and obs-text (RFC 9110 §5.5). */
 const FIELD_VCHAR = new Uint8Array(256);
 for (let c = 0x21; c < 256; c++) if (c !== 0x7f) FIELD_VCHAR[c] = 1;
-/** reg-name bytes of a Host (RFC 3986: unreserved, pct-encoded, sub-delims but ','). */
-const REG_NAME = new Uint8Array(256);
-for (let c = 0; c < 128; c++) if (/[A-Za-z0-9\-._~%!$&'()*+;=]/.test(String.fromCharCode(c))) REG_NAME[c] = 1;
 /** Hex digit values, -1 for anything else. */
 const HEX = new Int8Array(256).fill(-1);
 for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
@@ -146,31 +144,6 @@ function isValidHostBytes(b: Buffer, s: number, e: number): boolean {
     i++;
   }
   for (i++; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return b[s] === 0x5b ? isValidHost(latin1(b, s, e)) : false;
-  return true;
-}
-
-/** True for a valid Host field value: `uri-host [ ":" port ]`, empty allowed (RFC 9112 §3.2, RFC 9110 §7.2). */
-export function isValidHost(v: string): boolean {
-  const n = v.length;
-  let i = 0;
-  if (n > 0 && v.charCodeAt(0) === 0x5b /* [ */) {
-    const close = v.indexOf(']');
-    if (close < 2 || !/^[0-9A-Fa-f:.]+$|^v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+$/.test(v.slice(1, close))) return false;
-    i = close + 1;
-    if (i === n) return true;
-    if (v.charCodeAt(i) !== 0x3a) return false;
-  } else {
-    while (i < n && v.charCodeAt(i) !== 0x3a) {
-      const c = v.charCodeAt(i);
-      if (c > 127 || REG_NAME[c] !== 1) return false;
-      i++;
-    }
-    if (i === n) return true;
-  }
-  for (i++; i < n; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
   return true;
 }
 
@@ -389,8 +362,30 @@ export class RequestParser {
     } else if (this.#sectionSize + n > this.#limits.maxHeaderSize) {
       throw new ParseError(431, `${trailers ? 'trailer' : 'header'} section larger than ${this.#limits.maxHeaderSize} bytes`);
     }
+    this.#checkUnfinished(buf, off, trailers);
     // A copy: holding a view would pin the whole socket read buffer.
     this.#pending = Buffer.from(buf.subarray(off));
+  }
+
+  /**
+   * Refuses an unfinished line (no LF yet) as soon as its bytes can no longer begin a valid one,
+   * with the status its whole line would get, so a malformed request is answered at once instead of
+   * after the header timeout. A CR is allowed only as the last byte: anything after it but LF is a
+   * bare CR (RFC 9112 §2.2).
+   */
+  #checkUnfinished(b: Buffer, s: number, trailers: boolean): void {
+    const end = b.length;
+    let e = b.indexOf(CR, s);
+    if (e === -1) e = end;
+    if (!trailers && !this.#sawRequestLine) checkRequestLinePrefix(b, s, e, this.#limits.maxRequestTarget);
+    else if (e > s) {
+      const into = trailers ? this.#trailers : this.#raw;
+      if (into.length >= this.#limits.maxHeaderCount * 2) {
+        throw new ParseError(431, `more than ${this.#limits.maxHeaderCount} ${trailers ? 'trailer' : 'header'} fields`);
+      }
+      checkFieldPrefix(b, s, e);
+    }
+    if (e < end - 1) throw bad('bare CR: lines must end with CRLF');
   }
 
   /** Bytes `s` to `e` of the section as a native string. */
@@ -427,7 +422,10 @@ export class RequestParser {
     if (major !== 1) throw new ParseError(505, `HTTP/${major}.${minor} is not supported; use HTTP/1.1`);
     this.#version = minor === 0 ? '1.0' : '1.1';
     // The four target forms, each only with the methods allowed to use it (RFC 9112 §3.2).
-    if (method === 'CONNECT') throw new ParseError(501, 'CONNECT is not supported: this is an origin server, not a proxy');
+    if (method === 'CONNECT') {
+      const err = connectError(target);
+      throw new ParseError(err.status, err.message);
+    }
     const first = b[t];
     if (first !== 0x2f /* / */) {
       if (i - t === 2 && first === 0x2a /* * */) {
@@ -672,6 +670,44 @@ export class RequestParser {
   }
 
 
+}
+
+/**
+ * Throws what #requestLine would for any line that begins with bytes `s` to `e`: the checks it makes
+ * in its order, stopping where the bytes run out. 505 needs the whole version, so it is left to it.
+ */
+function checkRequestLinePrefix(b: Buffer, s: number, e: number, maxTarget: number): void {
+  let i = s;
+  while (i < e && TCHAR[b[i]!] === 1) i++;
+  if (i === e) return;
+  if (i === s) throw bad(b[s] === SP || b[s] === HTAB ? 'whitespace before the request line' : 'invalid method');
+  if (b[i] !== SP) throw bad('invalid method');
+  const t = ++i;
+  while (i < e && TARGET[b[i]!] === 1) i++;
+  if (i === e && i - t <= maxTarget) return;
+  if (i === t) throw bad('empty request-target or extra whitespace in the request line');
+  if (i - t > maxTarget) throw new ParseError(414, `request-target longer than ${maxTarget} bytes`);
+  if (b[i] !== SP) throw bad('invalid byte in the request-target');
+  i++;
+  const version = 'HTTP/d.d';
+  for (let k = 0; i + k < e; k++) {
+    const c = b[i + k]!;
+    const ok = k >= version.length ? false : k === 5 || k === 7 ? c >= 0x30 && c <= 0x39 : c === version.charCodeAt(k);
+    if (!ok) throw bad('invalid HTTP version (expected HTTP/1.1 or HTTP/1.0)');
+  }
+}
+
+/** Throws what #field would for any line that begins with bytes `s` to `e`. */
+function checkFieldPrefix(b: Buffer, s: number, e: number): void {
+  let i = s;
+  while (i < e && TCHAR[b[i]!] === 1) i++;
+  if (i === e) return;
+  if (i === s) throw bad(b[s] === SP || b[s] === HTAB ? 'obsolete line folding or whitespace before a field name' : 'invalid field name');
+  if (b[i] !== 0x3a) throw bad(b[i] === SP || b[i] === HTAB ? 'whitespace between a field name and the colon' : 'invalid byte in a field name');
+  for (i++; i < e; i++) {
+    const c = b[i]!;
+    if (FIELD_VCHAR[c] !== 1 && c !== SP && c !== HTAB) throw bad(`invalid byte 0x${c.toString(16).padStart(2, '0')} in a field value`);
+  }
 }
 
 /** Framing and routing fields may not appear in a trailer section (RFC 9110 §6.5.1). */

@@ -526,7 +526,10 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           const r = await rawRequest(port, reqText, { waitForClose: mustClose, timeout: 2000 });
           assert.ok(r.responses.length >= 1, `no response to ${JSON.stringify(reqText.toString().slice(0, 80))}: ${r.text}`);
           assert.ok(statuses.includes(r.responses[0]!.status), `got ${r.responses[0]!.status} for ${JSON.stringify(reqText.toString().slice(0, 80))}`);
-          if (mustClose) assert.equal(r.closed, true, 'the connection must be closed');
+          if (mustClose) {
+            assert.equal(r.closed, true, 'the connection must be closed');
+            assert.equal(r.responses.length, 1, `exactly one response, then the close: ${r.text}`);
+          }
         });
         assert.equal(calls, before, 'the app must not be called');
       }
@@ -545,6 +548,12 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         await refused(`GET ${P}/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n`, [400]);
         await refused(`GET ${P}/ HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n\r\n`, [400], false);
       });
+      it('31b. a Host that is not host[:port]: userinfo, a path, a list, whitespace, a bad port', async () => {
+        for (const host of ['user@h', 'h/p', 'a,b', 'a, b', 'a b', 'h:8x', '[::1']) {
+          await refused(`GET ${P}/ HTTP/1.1\r\nHost: ${host}\r\n\r\n`, [400]);
+        }
+        await refused(`GET http://user@h${P}/ HTTP/1.1\r\nHost: h\r\n\r\n`, [400]);
+      });
       it('32. unsupported or malformed Transfer-Encoding', async () => {
         for (const te of ['gzip, chunked', 'chunked, chunked', 'identity', '\x0bchunked']) {
           await refused(`POST ${P}/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ${te}\r\n\r\n0\r\n\r\n`, [400, 501]);
@@ -556,6 +565,13 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         await refused(`GET ${P}/ HTTP/1.1\r\nHost: h\r\nX-A : a\r\n\r\n`, [400]);
         await refused(b(`GET ${P}/ HTTP/1.1\r\nHost: h\r\nX-A: a\x00b\r\n\r\n`), [400]);
         await refused(b(`GET ${P}/ HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n`), [400]);
+      });
+      it('33b. a bare CR with no LF after it is refused at once, not after a timeout', async () => {
+        for (const head of [`GET ${P}/ HTTP/1.1\rHost: h\r\r`, `GET ${P}/ HTTP/1.1\r\nHost: h\rX: y\r\r`]) {
+          const started = Date.now();
+          await refused(b(head), [400]);
+          assert.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`);
+        }
       });
       it('34. request-target too long (414), header section too large (431), bad chunk size (400)', async () => {
         await refused(`GET ${P}/${'a'.repeat(9000)} HTTP/1.1\r\nHost: h\r\n\r\n`, [414], false);

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { toApp, whyNotApp } from '../../src/app-forms.js';
 import { InterfaceError } from '../../src/errors.js';
 import { FileWrapperBody } from '../../src/file-wrapper.js';
+import { mergedHeader, mergeVary } from '../../src/header-merge.js';
 import { decodeNative, encodeNative, isNative, percentDecodeNative, quoteNativePath } from '../../src/native.js';
 import { parseResponseHead } from '../../src/response-head.js';
 import { mount } from '../../src/middleware/mount.js';
@@ -153,5 +154,25 @@ describe('mount prefixes', () => {
   it('mount() refuses a prefix that the hosts would refuse, with the same words', () => {
     assert.throws(() => mount({ 'api/': () => [] }), /a mount\(\) prefix must be a path that starts with '\/' and does not end with '\/'/);
     assert.throws(() => mount({ '/api/': () => [] }), /does not end with '\/'/);
+  });
+});
+
+describe('the header-merge rule (SPEC §8.6)', () => {
+  it('the app wins on a clash; Set-Cookie lines and the app’s own repeated names add up', () => {
+    assert.equal(mergedHeader('x-frame-options', 'SAMEORIGIN', 'DENY', false), 'DENY');
+    assert.deepEqual(mergedHeader('set-cookie', 'a=1', 'b=2', false), ['a=1', 'b=2']);
+    assert.deepEqual(mergedHeader('set-cookie', ['a=1', 'b=2'], 'c=3', false), ['a=1', 'b=2', 'c=3']);
+    assert.deepEqual(mergedHeader('link', '</a>', '</b>', true), ['</a>', '</b>']);
+    assert.equal(mergedHeader('content-length', 10, '12', false), '12');
+  });
+
+  it('Vary: the field names of both, in order, each once without regard to case; * takes all', () => {
+    assert.equal(mergeVary('Origin', 'Accept-Encoding'), 'Origin, Accept-Encoding');
+    assert.equal(mergeVary('Origin, Accept', 'accept, Cookie'), 'Origin, Accept, Cookie');
+    assert.equal(mergeVary(['Origin', 'Accept'], 'Origin'), 'Origin, Accept');
+    assert.equal(mergeVary('Origin', '*'), '*');
+    assert.equal(mergeVary('*', 'Origin'), '*');
+    assert.equal(mergeVary(' , Origin ,', ''), 'Origin');
+    assert.equal(mergedHeader('vary', 'Origin', 'Accept-Encoding', true), 'Origin, Accept-Encoding');
   });
 });

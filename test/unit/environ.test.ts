@@ -81,8 +81,25 @@ describe('buildEnviron', () => {
     assert.equal(e.SCRIPT_NAME, '');
     refused({ target: '*' }, 400);
     refused({ method: 'CONNECT', target: 'h:443' }, 501);
+    refused({ method: 'CONNECT', target: '[::1]:443' }, 501);
+    for (const target of ['/path', 'h', 'http://h/', 'user@h:443']) refused({ method: 'CONNECT', target }, 400);
     refused({ target: 'nonsense' }, 400);
     refused({ target: 'ftp://h/x' }, 400);
+  });
+
+  it('Host must be host[:port]: userinfo, a path, a list, whitespace or a bad port is 400 and closes', () => {
+    for (const host of ['user@h', 'h/p', 'a,b', 'a, b', 'a b', 'h:8x', 'h:-1', '[::1', '[zz]', 'caf\xe9', 'h\t:80']) {
+      assert.throws(
+        () => buildEnviron(req({ rawHeaders: ['Host', host] }), opts),
+        (err: unknown) => err instanceof HttpError && err.status === 400 && err.closeConnection,
+        JSON.stringify(host),
+      );
+    }
+    for (const host of ['h', 'h:80', 'h:', '127.0.0.1:8080', '[::1]:443', '[v1.x]', 'a-b.example', '%41']) {
+      assert.equal(buildEnviron(req({ rawHeaders: ['Host', host] }), opts).environ.HTTP_HOST, host);
+    }
+    // The authority of an absolute-form target stands in for Host and obeys the same rule.
+    refused({ target: 'http://user@h/' }, 400);
   });
 
   it('splits any origin-form target into path and query as the plain rule does, short or long', () => {

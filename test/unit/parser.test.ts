@@ -47,6 +47,11 @@ const INVALID = [
   'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;a\rb\r\nabc\r\n',
   'GET / HTTP/2.0\r\nHost: h\r\n\r\n',
   'GET /\n',
+  'GET / HTTP/1.1\rHost: h\r\n\r\n',
+  'GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n',
+  'GET / HTTP/1.1\r\nX: a\x01b\r\nHost: h\r\n\r\n',
+  'CONNECT /path HTTP/1.1\r\nHost: h\r\n\r\n',
+  'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
 ];
 
 const latin1 = (s: string) => Buffer.from(s, 'latin1');
@@ -98,6 +103,55 @@ describe('request parser', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  /** What the parser says to `text` fed alone, with nothing after it: 'wait' when it wants more. */
+  function unfinished(text: string): string {
+    const parser = new RequestParser(LIMITS, { onHead() {}, onBody() {}, onComplete() {} });
+    try {
+      parser.execute(latin1(text));
+      return 'wait';
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      return String(err.status);
+    }
+  }
+
+  it('refuses a line as soon as it cannot become valid, without waiting for its LF', () => {
+    const cases: Array<[string, string]> = [
+      ['GET / HTTP/1.1\rHost', '400'], // bare CR ends the request line
+      ['GET / HTTP/1.1\r\nHost: h\rX: y', '400'], // bare CR in the header section
+      ['GET / HTTP/1.1\r\nHost: h\r\r', '400'],
+      ['\r\r', '400'],
+      ['G\x00T', '400'],
+      [' GET', '400'],
+      ['GET /a\x7f', '400'],
+      ['GET / HTTX', '400'],
+      ['GET / HTTP/1.1x', '400'],
+      ['GET / HTTP/1.1 ', '400'],
+      ['GET / HTTP/1.1\r\nX A', '400'],
+      ['GET / HTTP/1.1\r\nX :', '400'],
+      ['GET / HTTP/1.1\r\n folded', '400'],
+      ['GET / HTTP/1.1\r\nX-A: a\x01', '400'],
+      ['POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\x00', '400'],
+      [`GET /${'a'.repeat(LIMITS.maxRequestTarget + 1)}`, '414'],
+      // Prefixes of valid lines wait for the rest.
+      ['\r', 'wait'],
+      ['GET', 'wait'],
+      ['GET / HTTP/1.1\r', 'wait'],
+      ['GET / HTTP/2', 'wait'], // 505 or 400: only the whole version tells
+      ['GET / HTTP/1.1\r\nHost: h\r', 'wait'],
+      ['GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\xe9 \t', 'wait'],
+    ];
+    for (const [text, expected] of cases) assert.equal(unfinished(text), expected, JSON.stringify(text));
+  });
+
+  it('CONNECT: 400 unless its target is authority-form (host:port), then 501', () => {
+    const status = (target: string) => unfinished(`CONNECT ${target} HTTP/1.1\r\nHost: h\r\n\r\n`);
+    for (const target of ['/path', 'example.com', 'http://example.com/', '*', 'user@h:443', 'h:44x', ':443', '[::1]']) {
+      assert.equal(status(target), '400', target);
+    }
+    for (const target of ['example.com:443', '127.0.0.1:8080', '[::1]:443']) assert.equal(status(target), '501', target);
   });
 
   it('reports the head, the body and the end of a pipelined message in order, stopping after each message', () => {
