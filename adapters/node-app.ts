@@ -291,6 +291,15 @@ const EXCHANGE = Symbol('nsgi.exchange');
 type BridgeResponse = ServerResponse & { [EXCHANGE]: ListenerExchange };
 
 /**
+ * The head goes out through the response's own writeHead, as node:http's implicit header does
+ * (`_implicitHeader()`), so middleware that hooks writeHead to add headers at that moment
+ * (on-headers: cookie-session, express-session, compression, response-time) sees every path.
+ */
+function implicitHead(res: BridgeResponse): void {
+  if (!res[EXCHANGE].started) (res as unknown as { _implicitHeader(): void })._implicitHeader();
+}
+
+/**
  * writeHead/write/end and the rest, feeding the exchange instead of a socket. Own properties of each
  * response, not a subclass: Express swaps the prototype of every response for its own.
  */
@@ -318,7 +327,7 @@ const RESPONSE_METHODS = {
       callback?.(new Error('write after end'));
       return false;
     }
-    x.start();
+    implicitHead(this);
     x.push(toBuffer(chunk, encoding));
     if (typeof callback === 'function') queueMicrotask(() => callback());
     return x.queued < HIGH_WATER;
@@ -329,7 +338,9 @@ const RESPONSE_METHODS = {
     else if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
     const x = this[EXCHANGE];
     if (x.ended) return this;
+    // Our own write, not this.write: node:http's end() does not call a write that middleware replaced.
     if (chunk !== undefined && chunk !== null) RESPONSE_METHODS.write.call(this, chunk, encoding);
+    implicitHead(this);
     (this as unknown as { finished: boolean }).finished = true;
     x.end();
     if (typeof cb === 'function') this.once('finish', cb as () => void);
@@ -337,7 +348,7 @@ const RESPONSE_METHODS = {
   },
 
   flushHeaders(this: BridgeResponse): void {
-    this[EXCHANGE].start();
+    implicitHead(this);
   },
 
   destroy(this: BridgeResponse, err?: Error): BridgeResponse {

@@ -7,7 +7,10 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { serve as honoServe } from '@hono/node-server';
 import { Hono } from 'hono';
+import compression from 'compression';
+import cookieSession from 'cookie-session';
 import express from 'express';
+import onHeaders from 'on-headers';
 import { fromFetchHandler, toFetchHandler } from '../adapters/fetch.js';
 import { fromNodeListener, toNodeListener } from '../adapters/node.js';
 import { mount } from '../src/middleware/index.js';
@@ -362,6 +365,94 @@ describe('fromNodeListener', () => {
     assert.equal(resClosed, true);
     assert.equal(finished, false);
     assert.equal(closes, 1);
+  });
+
+  it('an on-headers hook runs once, as the head is written, on every path to the head', async () => {
+    let fired = 0;
+    const paths: Record<string, (res: http.ServerResponse) => void> = {
+      'send': (res) => void (res as express.Response).send('body'),
+      'json': (res) => void (res as express.Response).json({ a: 1 }),
+      'end-without-write': (res) => void res.end(),
+      'end-with-chunk': (res) => void res.end('body'),
+      'write-then-end': (res) => {
+        res.write('a');
+        setTimeout(() => res.end('b'), 5);
+      },
+      'flushHeaders': (res) => {
+        res.flushHeaders();
+        res.end('late');
+      },
+      'writeHead-with-object': (res) => void res.writeHead(201, { 'X-Own': 'o' }).end(),
+      'writeHead-with-flat-array': (res) => void res.writeHead(201, ['X-Own', 'o']).end(),
+      'writeHead-with-pairs': (res) => void res.writeHead(201, 'Made', [['X-Own', 'o']] as never).end(),
+    };
+    const web = express();
+    web.use((_req, res, next) => {
+      onHeaders(res, function (this: http.ServerResponse) {
+        fired++;
+        this.setHeader('X-Hooked', 'yes');
+      });
+      next();
+    });
+    for (const [name, answer] of Object.entries(paths)) web.get(`/${name}`, (_req, res) => answer(res));
+    const server = await serve(fromNodeListener(web), { port: 0, errorLog: quiet });
+    try {
+      for (const name of Object.keys(paths)) {
+        fired = 0;
+        const res = await fetch(`${server.url}/${name}`);
+        await res.arrayBuffer();
+        assert.equal(res.headers.get('x-hooked'), 'yes', name);
+        assert.equal(fired, 1, `${name}: the hook ran ${fired} times`);
+        if (name.startsWith('writeHead')) assert.equal(res.headers.get('x-own'), 'o', name);
+      }
+    } finally {
+      await server.close(0);
+    }
+  });
+
+  it('an Express app with cookie-session keeps its session across requests', async () => {
+    const web = express();
+    web.use(cookieSession({ name: 'sess', keys: ['k1'] }));
+    web.get('/count', (req, res) => {
+      const session = req.session as { n?: number };
+      session.n = (session.n ?? 0) + 1;
+      res.send(`visit ${session.n}`);
+    });
+    const server = await serve(fromNodeListener(web), { port: 0, errorLog: quiet });
+    try {
+      let cookie = '';
+      for (const expected of [1, 2, 3]) {
+        const res = await fetch(`${server.url}/count`, { headers: { cookie } });
+        assert.equal(await res.text(), `visit ${expected}`);
+        const set = res.headers.getSetCookie();
+        assert.ok(set.length > 0, `a session cookie on visit ${expected}`);
+        cookie = set.map((c) => c.split(';')[0]).join('; ');
+      }
+    } finally {
+      await server.close(0);
+    }
+  });
+
+  it('an Express app with compression: streamed and whole responses compressed, Vary set', async () => {
+    const web = express();
+    web.use(compression({ threshold: 0 }));
+    web.get('/whole', (_req, res) => void res.send('x'.repeat(5000)));
+    web.get('/stream', (_req, res) => {
+      res.type('text/plain');
+      res.write('y'.repeat(3000));
+      setTimeout(() => res.end('z'.repeat(3000)), 5);
+    });
+    const server = await serve(fromNodeListener(web), { port: 0, errorLog: quiet });
+    try {
+      for (const [path, body] of [['/whole', 'x'.repeat(5000)], ['/stream', 'y'.repeat(3000) + 'z'.repeat(3000)]] as const) {
+        const res = await fetch(`${server.url}${path}`, { headers: { 'accept-encoding': 'gzip' } });
+        assert.equal(res.headers.get('content-encoding'), 'gzip', path);
+        assert.equal(res.headers.get('vary'), 'Accept-Encoding', path);
+        assert.equal(await res.text(), body, path); // fetch() decodes gzip
+      }
+    } finally {
+      await server.close(0);
+    }
   });
 
   it('refuses a listener that is not a function', () => {
