@@ -13,9 +13,12 @@ import { HOP_BY_HOP } from '../src/response-head.js';
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 type BodyInit = ConstructorParameters<typeof Response>[0];
+type RequestInput = ConstructorParameters<typeof Request>[0];
 
 const GlobalRequest = globalThis.Request;
 const GlobalResponse = globalThis.Response;
+/** The real Request behind a stand-in, for the constructors that need one. */
+const REAL = Symbol('nsgi.realRequest');
 
 /** Methods whose requests carry no body in the Fetch API. */
 export const NO_BODY_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
@@ -127,6 +130,11 @@ export class EnvironRequest {
 
   get body(): ReadableStream<Uint8Array> | null {
     return this.#request().body;
+  }
+
+  /** The real Request, for `new Request(standIn)` and `fetch(standIn)` (see standInAware*). */
+  [REAL](): Request {
+    return this.#request();
   }
 
   /** The real Request, made once; after a direct read its body is an empty, used stream. */
@@ -349,10 +357,55 @@ export function responseParts(response: Response): ResponseParts {
   };
 }
 
-/** Makes HeldBodyResponse the global Response, unless another has replaced the built-in one already. */
-export function holdResponseBodies(): void {
-  if (globalThis.Response !== GlobalResponse) return;
-  Object.defineProperty(globalThis, 'Response', { value: HeldBodyResponse, writable: true, configurable: true, enumerable: false });
+/** A Request stand-in's real Request; anything else as it is. */
+export function realRequest<T>(input: T): T | Request {
+  return input instanceof EnvironRequest ? input[REAL]() : input;
+}
+
+/**
+ * `Request` taking a stand-in as its input (`new Request(c.req.raw, init)`, as Hono's bodyLimit does),
+ * which `Base`'s constructor refuses for want of its internal state; otherwise `Base` itself, and
+ * `instanceof` answers as for `Base`.
+ */
+function standInAwareRequest(Base: typeof Request): typeof Request {
+  const StandInAwareRequest = class Request extends Base {
+    static override [Symbol.hasInstance](value: unknown): boolean {
+      if (this === StandInAwareRequest) return value instanceof Base;
+      return Function.prototype[Symbol.hasInstance].call(this, value);
+    }
+
+    constructor(input: RequestInput, init?: RequestInit) {
+      super(realRequest(input), init);
+    }
+  };
+  return StandInAwareRequest;
+}
+
+/** `fetch` taking a stand-in as its input too. */
+function standInAwareFetch(base: typeof fetch): typeof fetch {
+  return (input, init) => base(realRequest(input), init);
+}
+
+/** The Request and fetch globals this module installed last. */
+let installedRequest: unknown;
+let installedFetch: unknown;
+
+function setGlobal(name: 'Response' | 'Request' | 'fetch', value: unknown): void {
+  Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+}
+
+/**
+ * Makes the globals work with the stand-ins: HeldBodyResponse as `Response` (unless something else
+ * has replaced the built-in one: a Response of any implementation will do), and `Request` and
+ * `fetch` as whatever they are now, taking a Request stand-in as input. Called on every request: a
+ * library that installs its own Request later (as @hono/node-server does) is wrapped in turn.
+ */
+export function installStandIns(): void {
+  if (globalThis.Response === GlobalResponse) setGlobal('Response', HeldBodyResponse);
+  const request = globalThis.Request;
+  if (request !== installedRequest) setGlobal('Request', (installedRequest = standInAwareRequest(request)));
+  const fetch = globalThis.fetch;
+  if (fetch !== installedFetch) setGlobal('fetch', (installedFetch = standInAwareFetch(fetch)));
 }
 
 /** Header pairs from any HeadersInit, names lower-cased and values trimmed as Headers would; Set-Cookie lines kept apart. */

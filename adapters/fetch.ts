@@ -15,7 +15,7 @@ import { HOP_BY_HOP } from '../src/response-head.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse } from '../src/types.js';
 import { thenOrNow } from '../src/thenable.js';
-import { EnvironRequest, holdResponseBodies, NO_BODY_METHODS, responseParts } from './fetch-objects.js';
+import { EnvironRequest, installStandIns, NO_BODY_METHODS, realRequest, responseParts } from './fetch-objects.js';
 import { relativeTarget } from '../src/uri.js';
 
 export interface FetchHandlerOptions extends GatewayOptions {
@@ -315,10 +315,12 @@ function fetchUrl(environ: Environ): string {
 
 export interface FromFetchOptions {
   /**
-   * Make `globalThis.Response` a stand-in that keeps a string or byte body as given until the body
-   * is used, so the bridge sends it without a body stream (as `@hono/node-server` does). It passes
-   * `instanceof Response` and makes the real Response on first use of its body. Default `true`;
-   * `false` leaves the global alone.
+   * Hand the handler a Request stand-in made from the environ, and make `globalThis.Response` a
+   * stand-in that keeps a string or byte body as given until the body is used, so the bridge sends
+   * it without a body stream (as `@hono/node-server` does). Both pass `instanceof` and make the real
+   * object on first use of what they do not hold; `globalThis.Request` and `fetch` are replaced by
+   * the built-ins taking the Request stand-in as input, so it works wherever a real one does.
+   * Default `true`; `false` leaves the globals alone and hands the handler real Requests.
    */
   overrideGlobalObjects?: boolean | undefined;
 }
@@ -326,11 +328,14 @@ export interface FromFetchOptions {
 /** A Fetch handler (`(request) => Response | Promise<Response>`) as an nsgi app. */
 export function fromFetchHandler(fetch: (request: Request) => Response | Promise<Response>, options: FromFetchOptions = {}): App {
   if (typeof fetch !== 'function') throw new TypeError('fromFetchHandler(fetch): give the handler function, e.g. honoApp.fetch');
-  if (options.overrideGlobalObjects !== false) holdResponseBodies();
+  const standIns = options.overrideGlobalObjects !== false;
+  if (standIns) installStandIns();
   return (environ, startResponse) => {
+    if (standIns) installStandIns();
     // The stand-in takes method, URL, headers and signal from the environ when asked, and the body
     // from wsgi.input; a real Request is made only for what it does not hold.
-    const request = new EnvironRequest(environ, fetchUrl(environ)) as unknown as Request;
+    const standIn = new EnvironRequest(environ, fetchUrl(environ)) as unknown as Request;
+    const request = standIns ? standIn : realRequest(standIn);
     return thenOrNow(fetch(request), (response) => respond(response, startResponse));
   };
 }

@@ -7,6 +7,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { serve as honoServe } from '@hono/node-server';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cache } from 'hono/cache';
+import { methodOverride } from 'hono/method-override';
 import compression from 'compression';
 import cookieSession from 'cookie-session';
 import express from 'express';
@@ -19,6 +22,11 @@ import type { App, Bytes, Environ } from '../src/types.js';
 import { connect, rawRequest, readUntil, sleep } from './helpers/raw-http.js';
 
 const quiet = { write() {} };
+
+/** A body of unknown length, sent chunked. */
+function streamOf(text: string): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode(text)), c.close()) });
+}
 
 /** Connection-level request headers: each hop has its own, and a bridge passes none on. */
 const HOP = new Set(['HTTP_CONNECTION', 'HTTP_KEEP_ALIVE', 'HTTP_TE', 'HTTP_UPGRADE', 'HTTP_TRAILER', 'HTTP_PROXY_AUTHORIZATION']);
@@ -307,6 +315,80 @@ describe('nsgi/fetch', () => {
       assert.match(logged.join(''), /must return \(or resolve to\) a Response/);
     } finally {
       await server.close(0);
+    }
+  });
+
+  it('fromFetchHandler: Hono middleware that copy the request (bodyLimit on a stream, methodOverride, new Request(req, init), cache) answer as when called directly', async () => {
+    // Hono's cache middleware needs the Cache API, which Node lacks: a small in-memory one.
+    const stores = new Map<string, Map<string, Response>>();
+    const caches = {
+      open: async (name: string) => {
+        const store = stores.get(name) ?? new Map<string, Response>();
+        stores.set(name, store);
+        return {
+          match: async (key: string) => store.get(key)?.clone(),
+          put: async (key: string, res: Response) => void store.set(key, new Response(await res.arrayBuffer(), res)),
+        };
+      },
+    };
+    const installed = (globalThis as { caches?: unknown }).caches;
+    (globalThis as { caches?: unknown }).caches = caches;
+    let rendered = 0;
+    const hono = new Hono();
+    hono.use('/posts', methodOverride({ app: hono }));
+    hono.post('/upload', bodyLimit({ maxSize: 64, onError: (c) => c.text('too large', 413) }), async (c) => c.text(`got ${(await c.req.text()).length}`));
+    hono.post('/copy', async (c) => {
+      const copy = new Request(c.req.raw, { headers: { 'x-copied': 'yes' } });
+      const again = new Request(copy);
+      return c.json({ method: again.method, url: again.url, header: again.headers.get('x-copied'), body: await again.text() });
+    });
+    hono.get('/copy-init', async (c) => {
+      const copy = new Request('http://elsewhere.example/x', c.req.raw);
+      return c.json({ url: copy.url, method: copy.method, accept: copy.headers.get('accept') });
+    });
+    hono.delete('/posts', (c) => c.text('deleted'));
+    hono.post('/posts', (c) => c.text('created'));
+    hono.get('/cached', cache({ cacheName: 'c', wait: true }), (c) => c.text(`rendered ${++rendered}`));
+    const cases: Array<() => Request> = [
+      () => new Request('http://h.example/upload', { method: 'POST', body: streamOf('a'.repeat(40)), duplex: 'half' } as RequestInit),
+      () => new Request('http://h.example/upload', { method: 'POST', body: streamOf('b'.repeat(100)), duplex: 'half' } as RequestInit),
+      () => new Request('http://h.example/upload', { method: 'POST', body: 'c'.repeat(100) }),
+      () => new Request('http://h.example/posts', { method: 'POST', body: new URLSearchParams({ _method: 'DELETE' }) }),
+      () => new Request('http://h.example/posts', { method: 'POST', body: new URLSearchParams({ title: 'x' }) }),
+      () => new Request('http://h.example/copy?q=1', { method: 'POST', body: 'payload' }),
+      () => new Request('http://h.example/copy-init', { headers: { accept: 'text/x-test' } }),
+      () => new Request('http://h.example/cached'),
+      () => new Request('http://h.example/cached'),
+    ];
+    const summary = async (res: Response) => ({ status: res.status, type: res.headers.get('content-type'), body: await res.text() });
+    const bridged = toFetchHandler(fromFetchHandler(hono.fetch), { errorLog: quiet });
+    try {
+      const direct = [];
+      for (const make of cases) direct.push(await summary(await hono.fetch(make())));
+      stores.clear();
+      rendered = 0;
+      const through = [];
+      for (const make of cases) through.push(await summary(await bridged(make())));
+      assert.deepEqual(through, direct);
+      // What the cases show, so that a broken app answering the same both ways cannot pass.
+      assert.deepEqual(
+        direct.map((d) => `${d.status} ${d.body.slice(0, 40)}`),
+        [
+          '200 got 40',
+          '413 too large',
+          '413 too large',
+          '200 deleted',
+          '200 created',
+          '200 {"method":"POST","url":"http://h.example',
+          '200 {"url":"http://elsewhere.example/x","met',
+          '200 rendered 1',
+          '200 rendered 1',
+        ],
+      );
+      assert.match(direct[5]!.body, /"header":"yes","body":"payload"/);
+      assert.match(direct[6]!.body, /"accept":"text\/x-test"/);
+    } finally {
+      (globalThis as { caches?: unknown }).caches = installed;
     }
   });
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { EnvironRequest, HeldBodyResponse, headerPairs, responseParts } from '../../adapters/fetch-objects.js';
+import { EnvironRequest, HeldBodyResponse, headerPairs, installStandIns, responseParts } from '../../adapters/fetch-objects.js';
 import { fromFetchHandler } from '../../adapters/fetch.js';
 import { HttpError } from '../../src/errors.js';
 import type { Environ } from '../../src/types.js';
@@ -184,5 +186,95 @@ describe('fromFetchHandler and the global Response', () => {
     assert.equal(globalThis.Response, HeldBodyResponse);
     fromFetchHandler(() => new Response(''));
     assert.equal(globalThis.Response, HeldBodyResponse);
+  });
+});
+
+describe('the stand-ins work wherever the real objects do', () => {
+  let StandInAwareRequest = globalThis.Request;
+  let standInAwareFetch = globalThis.fetch;
+  before(() => {
+    installStandIns();
+    StandInAwareRequest = globalThis.Request;
+    standInAwareFetch = globalThis.fetch;
+  });
+
+  it('a library that installs its own Request after them is wrapped in turn', () => {
+    const saved = globalThis.Request;
+    try {
+      class OtherRequest extends RealRequest {}
+      globalThis.Request = OtherRequest;
+      installStandIns();
+      assert.notEqual(globalThis.Request, OtherRequest);
+      const copy = new globalThis.Request(new EnvironRequest(environ('GET'), 'http://example.com/') as unknown as Request);
+      assert.ok(copy instanceof OtherRequest);
+      assert.equal(copy.url, 'http://example.com/');
+    } finally {
+      globalThis.Request = saved;
+    }
+  });
+
+  it('new Request(standIn) and new Request(standIn, init) copy it, body included; instanceof holds for both classes', async () => {
+    const standIn = new EnvironRequest(environ('POST', [['X-A', '1'], ['Content-Type', 'text/plain']], 'the body'), 'http://example.com/p?q=1');
+    assert.ok(standIn instanceof StandInAwareRequest);
+    const copy = new StandInAwareRequest(standIn as unknown as Request, { headers: { 'x-b': '2' } });
+    assert.ok(copy instanceof RealRequest && copy instanceof StandInAwareRequest);
+    assert.equal(copy.method, 'POST');
+    assert.equal(copy.url, 'http://example.com/p?q=1');
+    assert.equal(copy.headers.get('x-b'), '2');
+    assert.equal(await copy.text(), 'the body');
+    assert.equal(standIn.bodyUsed, true, 'the copy took the body, as with a real Request');
+    const plain = new StandInAwareRequest(new EnvironRequest(environ('GET', [['X-A', '1']]), 'http://example.com/') as unknown as Request);
+    assert.equal(plain.headers.get('x-a'), '1');
+    // A body read already cannot be copied without a new one, as with a real Request.
+    const read = new EnvironRequest(environ('POST', [], 'x'), 'http://example.com/');
+    await read.text();
+    assert.throws(() => new StandInAwareRequest(read as unknown as Request), TypeError);
+    assert.equal(await new StandInAwareRequest(read as unknown as Request, { body: 'new' }).text(), 'new');
+  });
+
+  it('fetch(standIn) sends it', async () => {
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => res.end(`${req.method} ${req.url} ${req.headers['x-a']} ${body}`));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/there?x=1`;
+      const standIn = new EnvironRequest(environ('PUT', [['X-A', 'sent']], 'payload'), url);
+      const res = await standInAwareFetch(standIn as unknown as Request);
+      assert.equal(await res.text(), 'PUT /there?x=1 sent payload');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('new Response(body, heldResponse) takes its status, reason and headers', async () => {
+    const held = new HeldBodyResponse('held', { status: 201, statusText: 'Made', headers: { 'x-a': '1' } }) as unknown as Response;
+    const copy = new RealResponse('other', held);
+    assert.equal(copy.status, 201);
+    assert.equal(copy.statusText, 'Made');
+    assert.equal(copy.headers.get('x-a'), '1');
+    assert.equal(copy.headers.get('content-type'), 'text/plain;charset=UTF-8', 'the held headers, default type included');
+    const rewrapped = new RealResponse(held.body, held);
+    assert.equal(await rewrapped.text(), 'held');
+    assert.throws(() => held.clone(), TypeError, 'its body went to the new Response');
+  });
+
+  it('overrideGlobalObjects: false hands the handler a real Request and leaves the globals alone', async () => {
+    const before = [globalThis.Request, globalThis.Response, globalThis.fetch];
+    let seen: Request | undefined;
+    const app = fromFetchHandler(
+      (request) => {
+        seen = request;
+        return new RealResponse('ok');
+      },
+      { overrideGlobalObjects: false },
+    );
+    const env = { ...environ('GET', [['Host', 'h']]), 'wsgi.url_scheme': 'http', HTTP_HOST: 'h', SCRIPT_NAME: '', PATH_INFO: '/', QUERY_STRING: '', REQUEST_URI: '/' } as unknown as Environ;
+    await app(env, () => () => Promise.resolve());
+    assert.ok(seen !== undefined && !(seen instanceof EnvironRequest));
+    assert.equal(new RealRequest(seen).url, 'http://h/');
+    assert.deepEqual([globalThis.Request, globalThis.Response, globalThis.fetch], before);
   });
 });
