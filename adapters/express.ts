@@ -68,7 +68,10 @@ function replayedBody(req: ExpressRequest): Bytes | InterfaceError {
     bytes = Buffer.from(req.body, 'utf8');
     from = 'req.body (express.text())';
   } else {
-    const what = req.body === undefined ? 'a middleware' : `a body parser (req.body is ${typeof req.body === 'string' ? 'a string' : 'an object'})`;
+    const what =
+      req.body === undefined
+        ? 'a middleware'
+        : `a body parser (req.body is ${typeof req.body === 'string' ? 'a string' : 'an object'})`;
     return new InterfaceError(
       'ERR_NSGI_BODY_CONSUMED',
       `the request body was already read by ${what} before toExpress() ran, and its bytes were not kept: ${CONSUMED_FIX}`,
@@ -164,7 +167,8 @@ export function toExpress(app: AppLike, options: ExpressOptions = {}): ExpressMi
     // through 'checkContinue' (server.on('checkContinue', expressApp)): then the first read does.
     if (req.headers.expect !== undefined) {
       info.sendContinue = () => {
-        if (((req.socket as { server?: EventEmitter }).server?.listenerCount('checkContinue') ?? 0) > 0) res.writeContinue();
+        if (((req.socket as { server?: EventEmitter }).server?.listenerCount('checkContinue') ?? 0) > 0)
+          res.writeContinue();
       };
     }
     gateway.dispatch(info, exchange);

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyReque
 import fp from 'fastify-plugin';
 import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
 import { ClientDisconnectedError } from '../src/errors.js';
-import { mergedHeader, type HeldHeader } from '../src/header-merge.js';
+import { mergedHeader } from '../src/header-merge.js';
 import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName, ownsPath } from '../src/script-name.js';
@@ -108,7 +108,8 @@ class ReplyExchange extends NodeExchange {
     // Fastify writes the status line with Node's writeHead(code): it keeps a message already set, and
     // without one uses the standard text, so only a different reason phrase needs setting.
     const res = reply.raw;
-    if (res.statusMessage !== undefined ? res.statusMessage !== reason : reason !== STATUS_CODES[code]) res.statusMessage = reason;
+    if (res.statusMessage !== undefined ? res.statusMessage !== reason : reason !== STATUS_CODES[code])
+      res.statusMessage = reason;
     if (framing.close) reply.raw.shouldKeepAlive = false;
     let typed = false;
     // A known length is left to Fastify when the body goes as one Buffer (it sets Content-Length from
@@ -125,7 +126,7 @@ class ReplyExchange extends NodeExchange {
       else {
         // reply.header() appends to a Set-Cookie it holds: the merged list replaces it instead.
         if (key === 'set-cookie') reply.removeHeader(key);
-        reply.header(key, mergedHeader(key, held as HeldHeader, value, repeats(headers, i, key)));
+        reply.header(key, mergedHeader(key, held, value, repeats(headers, i, key)));
       }
     }
     this.#typed = typed;
@@ -156,7 +157,8 @@ class ReplyExchange extends NodeExchange {
 
   override drain(): Promise<void> {
     const stream = this.#stream;
-    if (stream === undefined || stream.destroyed || stream.readableLength < stream.readableHighWaterMark) return Promise.resolve();
+    if (stream === undefined || stream.destroyed || stream.readableLength < stream.readableHighWaterMark)
+      return Promise.resolve();
     return new Promise((resolve) => {
       const previous = this.#wantsMore;
       this.#wantsMore = () => {
@@ -275,9 +277,14 @@ function mountFor(mounts: Map<string, Handler>, url: string): Handler | undefine
  * byte for byte. Other framework errors, and such paths outside nsgi mounts, are answered as
  * Fastify would.
  */
-export function nsgiFrameworkErrors(error: Error & { code?: string; statusCode?: number }, request: FastifyRequest, reply: FastifyReply): void {
+export function nsgiFrameworkErrors(
+  error: Error & { code?: string; statusCode?: number },
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
   const mounts = mountsByServer.get(request.server.server);
-  const handler = error.code === 'FST_ERR_BAD_URL' && mounts !== undefined ? mountFor(mounts, request.raw.url ?? '/') : undefined;
+  const handler =
+    error.code === 'FST_ERR_BAD_URL' && mounts !== undefined ? mountFor(mounts, request.raw.url ?? '/') : undefined;
   if (handler !== undefined) handler(request, reply);
   else reply.code(error.statusCode ?? 400).send(error);
 }
@@ -290,7 +297,11 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify, options, done
   try {
     setUp(fastify, options);
   } catch (err) {
-    done(err instanceof Error ? Object.assign(err, { message: `nsgiPlugin: ${err.message}` }) : new Error(`nsgiPlugin: ${String(err)}`));
+    done(
+      err instanceof Error
+        ? Object.assign(err, { message: `nsgiPlugin: ${err.message}` })
+        : new Error(`nsgiPlugin: ${String(err)}`),
+    );
     return;
   }
   done();
@@ -324,13 +335,20 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
     const routed = url === target && prefix === '' ? undefined : targetPath(url);
     // The prefix as the request spelled it (routing may ignore case).
     let scriptName = prefix;
-    if (routed !== undefined && !routed.startsWith(prefix) && routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
+    if (
+      routed !== undefined &&
+      !routed.startsWith(prefix) &&
+      routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()
+    ) {
       scriptName = routed.slice(0, prefix.length);
     }
-    const exchange = hijack ? new HijackedExchange(raw, reply.raw) : new ReplyExchange(request, reply, forwardErrors, watchSignal);
+    const exchange = hijack
+      ? new HijackedExchange(raw, reply.raw)
+      : new ReplyExchange(request, reply, forwardErrors, watchSignal);
     if (hijack) {
       reply.hijack();
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+      for (const [name, value] of Object.entries(reply.getHeaders()))
+        if (value !== undefined) reply.raw.setHeader(name, value);
     }
     const info = describeRequest(raw, exchange, target, scriptName);
     if (url !== target && routed !== targetPath(target)) info.path = routed;
@@ -342,7 +360,7 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
   const server = fastify.server;
   let mounts = mountsByServer.get(server);
   if (mounts === undefined) {
-    mountsByServer.set(server, (mounts = new Map()));
+    mountsByServer.set(server, (mounts = new Map<string, Handler>()));
     // 100 Continue when the app first reads the body: such requests come to Fastify through this
     // listener (Node then sends nothing itself); any that no nsgi handler takes at once get their
     // 100 Continue right away, so other routes' body parsers are not kept waiting.

@@ -85,7 +85,8 @@ export class EnvironRequest {
     const method = environ.REQUEST_METHOD;
     const upper = method.toUpperCase();
     // Not a bad request, one a Fetch handler cannot be given: 501, as for any method not implemented.
-    if (FORBIDDEN.has(upper)) throw new HttpError(501, `${method} is unsupported: the Fetch API cannot carry it to the handler`);
+    if (FORBIDDEN.has(upper))
+      throw new HttpError(501, `${method} is unsupported: the Fetch API cannot carry it to the handler`);
     this.#environ = environ;
     this.#method = NORMALIZED.get(upper) ?? method;
     const schemeEnd = url.indexOf('://') + 3;
@@ -93,7 +94,10 @@ export class EnvironRequest {
     const host = url.slice(schemeEnd, pathStart);
     const target = url.slice(pathStart);
     // As `new Request(url).url` would read, without parsing when nothing would change.
-    this.#url = plainHost(host, schemeEnd === 8) && PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target) ? url : new URL(url).href;
+    this.#url =
+      plainHost(host, schemeEnd === 8) && PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target)
+        ? url
+        : new URL(url).href;
   }
 
   get method(): string {
@@ -149,7 +153,7 @@ export class EnvironRequest {
       body,
       signal: this.#environ['nsgi.signal'],
       duplex: 'half',
-    } as RequestInit);
+    });
     // Read already: the stream stays locked, as a used body's is.
     if (this.#used) this.#real.body?.getReader();
     return this.#real;
@@ -195,7 +199,18 @@ export class EnvironRequest {
 
   static {
     // The rest of Request's attributes, from the real one.
-    for (const key of ['cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy'] as const) {
+    for (const key of [
+      'cache',
+      'credentials',
+      'destination',
+      'duplex',
+      'integrity',
+      'keepalive',
+      'mode',
+      'redirect',
+      'referrer',
+      'referrerPolicy',
+    ] as const) {
       Object.defineProperty(EnvironRequest.prototype, key, {
         get(this: EnvironRequest) {
           return (this.#request() as unknown as Record<string, unknown>)[key];
@@ -251,9 +266,13 @@ export class HeldBodyResponse {
     else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body);
     const plain =
       bytes !== undefined &&
-      typeof status === 'number' && Number.isInteger(status) && status >= 200 && status <= 599 &&
+      typeof status === 'number' &&
+      Number.isInteger(status) &&
+      status >= 200 &&
+      status <= 599 &&
       !(bytes !== null && NULL_BODY_STATUS.has(status)) &&
-      typeof statusText === 'string' && (statusText === '' || REASON.test(statusText));
+      typeof statusText === 'string' &&
+      (statusText === '' || REASON.test(statusText));
     if (plain) this[HELD] = { status, statusText, body: bytes!, headers: init?.headers, owned: false };
     else this.#real = new GlobalResponse(body, init);
   }
@@ -262,7 +281,11 @@ export class HeldBodyResponse {
     if (this.#real !== undefined) return this.#real;
     const held = this[HELD]!;
     this[HELD] = undefined;
-    this.#real = new GlobalResponse(held.body as BodyInit | null, { status: held.status, statusText: held.statusText, headers: held.headers });
+    this.#real = new GlobalResponse(held.body as BodyInit | null, {
+      status: held.status,
+      statusText: held.statusText,
+      headers: held.headers,
+    });
     return this.#real;
   }
 
@@ -344,11 +367,17 @@ export interface ResponseParts {
 export function responseParts(response: Response): ResponseParts {
   const held = (response as unknown as { [HELD]?: HeldResponse })[HELD];
   if (held === undefined) {
-    return { status: response.status, statusText: response.statusText, headers: headerPairs(response.headers), bytes: undefined };
+    return {
+      status: response.status,
+      statusText: response.statusText,
+      headers: headerPairs(response.headers),
+      bytes: undefined,
+    };
   }
   const headers = headerPairs(held.headers);
   const body = held.body;
-  if (typeof body === 'string' && !held.owned && !headers.some(([name]) => name === 'content-type')) headers.push(['content-type', TEXT_PLAIN]);
+  if (typeof body === 'string' && !held.owned && !headers.some(([name]) => name === 'content-type'))
+    headers.push(['content-type', TEXT_PLAIN]);
   return {
     status: held.status,
     statusText: held.statusText,
@@ -420,12 +449,14 @@ export function headerPairs(init: HeadersInit | undefined): Array<[string, strin
   if (typeof (init as Iterable<unknown>)[Symbol.iterator] === 'function') {
     for (const pair of init as Iterable<Iterable<string>>) {
       const [name, value, ...rest] = pair;
-      if (value === undefined || rest.length > 0) throw new TypeError('Response headers: each entry must be a [name, value] pair');
+      if (value === undefined || rest.length > 0)
+        throw new TypeError('Response headers: each entry must be a [name, value] pair');
       out.push([String(name).toLowerCase(), trimValue(String(value))]);
     }
     return out;
   }
-  for (const name of Object.keys(init)) out.push([name.toLowerCase(), trimValue(String((init as Record<string, string>)[name]))]);
+  for (const name of Object.keys(init))
+    out.push([name.toLowerCase(), trimValue(String((init as Record<string, string>)[name]))]);
   return out;
 }
 

@@ -25,7 +25,9 @@ export interface FetchHandlerOptions extends GatewayOptions {
    * The client's address and port, from whatever the host passes after the request. Default: the
    * Node request of hosts that pass `{ incoming }` (as `@hono/node-server` does), else none.
    */
-  connection?: ((request: Request, ...extra: unknown[]) => { remoteAddress?: string; remotePort?: number } | undefined) | undefined;
+  connection?:
+    | ((request: Request, ...extra: unknown[]) => { remoteAddress?: string; remotePort?: number } | undefined)
+    | undefined;
 }
 
 /** A Fetch-style handler, as Hono, Deno.serve and Bun take it: a ready Response or a promise of one. */
@@ -35,8 +37,12 @@ export type FetchHandler = (request: Request, ...extra: unknown[]) => Response |
 const QUEUE_BYTES = 64 * 1024;
 const ABORT_FLUSH_MS = 2000;
 
-function nodeConnection(_request: Request, ...extra: unknown[]): { remoteAddress?: string; remotePort?: number } | undefined {
-  const socket = (extra[0] as { incoming?: { socket?: { remoteAddress?: string; remotePort?: number } } } | undefined)?.incoming?.socket;
+function nodeConnection(
+  _request: Request,
+  ...extra: unknown[]
+): { remoteAddress?: string; remotePort?: number } | undefined {
+  const socket = (extra[0] as { incoming?: { socket?: { remoteAddress?: string; remotePort?: number } } } | undefined)
+    ?.incoming?.socket;
   return socket === undefined ? undefined : { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
 }
 
@@ -129,7 +135,11 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   async next(): Promise<Bytes | null> {
     // Straight from Node's request when the host passes it: no ReadableStream in between.
     const incoming = this.#pair?.incoming;
-    if (this.#reader === undefined && incoming !== undefined && typeof (incoming as { read?: unknown }).read === 'function') {
+    if (
+      this.#reader === undefined &&
+      incoming !== undefined &&
+      typeof (incoming as { read?: unknown }).read === 'function'
+    ) {
       return pullFrom(incoming as unknown as IncomingMessage);
     }
     this.#reader ??= this.#request.body?.getReader();
@@ -199,7 +209,9 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     if (!this.#answered) {
       // The whole response at once: one buffer, no stream.
       this.#answered = true;
-      this.#answer(new Response(this.#noBody || last === undefined || last.length === 0 ? null : last.slice(), this.#init));
+      this.#answer(
+        new Response(this.#noBody || last === undefined || last.length === 0 ? null : last.slice(), this.#init),
+      );
       return;
     }
     if (last !== undefined && last.length > 0) this.write(last);
@@ -265,22 +277,30 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
     const nodeHeaders = pair?.incoming?.rawHeaders;
     if (Array.isArray(nodeHeaders)) {
       rawHeaders = nodeHeaders;
-      for (let i = 0; i < nodeHeaders.length && !host; i += 2) host = nodeHeaders[i]!.length === 4 && nodeHeaders[i]!.toLowerCase() === 'host';
+      for (let i = 0; i < nodeHeaders.length && !host; i += 2)
+        host = nodeHeaders[i]!.length === 4 && nodeHeaders[i]!.toLowerCase() === 'host';
       if (!host) rawHeaders = [...nodeHeaders];
-    } else for (const [name, value] of request.headers) {
-      if (name === 'host') {
-        host = true;
-        // Fetch joins repeated fields with ", "; a Host never contains a comma, so this was two
-        // Host lines, which the core must see to refuse them.
-        for (const part of value.split(', ')) rawHeaders.push(name, part);
-        continue;
+    } else
+      for (const [name, value] of request.headers) {
+        if (name === 'host') {
+          host = true;
+          // Fetch joins repeated fields with ", "; a Host never contains a comma, so this was two
+          // Host lines, which the core must see to refuse them.
+          for (const part of value.split(', ')) rawHeaders.push(name, part);
+          continue;
+        }
+        rawHeaders.push(name, value);
       }
-      rawHeaders.push(name, value);
-    }
     // A Request need not carry Host; its URL always names one.
     if (!host) rawHeaders.push('host', authority);
     // A body with no declared length (a stream made in-process) is read to its end, as chunked would be.
-    if (!Array.isArray(nodeHeaders) && !NO_BODY_METHODS.has(request.method) && request.body !== null && !request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
+    if (
+      !Array.isArray(nodeHeaders) &&
+      !NO_BODY_METHODS.has(request.method) &&
+      request.body !== null &&
+      !request.headers.has('content-length') &&
+      !request.headers.has('transfer-encoding')
+    ) {
       rawHeaders.push('transfer-encoding', 'chunked');
     }
     const peer = connection(request, ...extra);
@@ -309,7 +329,10 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
 
 /** The URL the Fetch handler gets: scheme and host, then the target below the mount (see relativeTarget). */
 function fetchUrl(environ: Environ): string {
-  const host = typeof environ.HTTP_HOST === 'string' && environ.HTTP_HOST !== '' ? environ.HTTP_HOST : `${environ.SERVER_NAME}:${environ.SERVER_PORT}`;
+  const host =
+    typeof environ.HTTP_HOST === 'string' && environ.HTTP_HOST !== ''
+      ? environ.HTTP_HOST
+      : `${environ.SERVER_NAME}:${environ.SERVER_PORT}`;
   return `${environ['wsgi.url_scheme']}://${host}${relativeTarget(environ)}`;
 }
 
@@ -326,8 +349,12 @@ export interface FromFetchOptions {
 }
 
 /** A Fetch handler (`(request) => Response | Promise<Response>`) as an nsgi app. */
-export function fromFetchHandler(fetch: (request: Request) => Response | Promise<Response>, options: FromFetchOptions = {}): App {
-  if (typeof fetch !== 'function') throw new TypeError('fromFetchHandler(fetch): give the handler function, e.g. honoApp.fetch');
+export function fromFetchHandler(
+  fetch: (request: Request) => Response | Promise<Response>,
+  options: FromFetchOptions = {},
+): App {
+  if (typeof fetch !== 'function')
+    throw new TypeError('fromFetchHandler(fetch): give the handler function, e.g. honoApp.fetch');
   const standIns = options.overrideGlobalObjects !== false;
   if (standIns) installStandIns();
   return (environ, startResponse) => {
@@ -345,7 +372,9 @@ function respond(response: Response, startResponse: StartResponse): Body {
   // Any Fetch implementation's Response will do (undici's package, a polyfill), not only the global's.
   const r = response as Partial<Response> | null | undefined;
   if (r === null || typeof r !== 'object' || typeof r.status !== 'number' || typeof r.headers?.get !== 'function') {
-    throw new TypeError(`fromFetchHandler: the handler must return (or resolve to) a Response, got ${r === null ? 'null' : typeof r}`);
+    throw new TypeError(
+      `fromFetchHandler: the handler must return (or resolve to) a Response, got ${r === null ? 'null' : typeof r}`,
+    );
   }
   const parts = responseParts(response);
   const out: ResponseHeaders = [];
@@ -353,7 +382,7 @@ function respond(response: Response, startResponse: StartResponse): Body {
   startResponse(`${parts.status} ${parts.statusText || STATUS_CODES[parts.status] || 'Unknown'}`, out);
   // A body held as given goes as it is: no Response stream to read it through.
   if (parts.bytes !== undefined) return parts.bytes === null ? [] : [parts.bytes];
-  const reader = response.body?.getReader();
+  const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader();
   if (reader === undefined) return [];
   let finished = false;
   return {

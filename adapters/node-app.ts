@@ -29,7 +29,7 @@ class BridgeSocket extends Duplex {
 
   constructor(environ: Environ, onDestroy: () => void) {
     super({ read() {}, write: (_chunk, _encoding, cb) => cb() });
-    this.remoteAddress = environ.REMOTE_ADDR as string | undefined;
+    this.remoteAddress = environ.REMOTE_ADDR;
     this.remotePort = environ.REMOTE_PORT === undefined ? undefined : Number(environ.REMOTE_PORT);
     this.localAddress = environ.SERVER_NAME;
     this.localPort = Number(environ.SERVER_PORT);
@@ -73,7 +73,14 @@ function requestHeaders(environ: Environ): { raw: string[]; headers: http.Incomi
     if (key === 'set-cookie') headers[key] = [...((prev as string[] | undefined) ?? []), v];
     else if (prev === undefined) headers[key] = v;
     else if (key === 'cookie') headers[key] = `${prev as string}; ${v}`;
-    else if (key === 'host' || key === 'content-type' || key === 'content-length' || key === 'authorization' || key === 'user-agent') continue;
+    else if (
+      key === 'host' ||
+      key === 'content-type' ||
+      key === 'content-length' ||
+      key === 'authorization' ||
+      key === 'user-agent'
+    )
+      continue;
     else headers[key] = `${prev as string}, ${v}`;
   }
   return { raw, headers };
@@ -172,7 +179,10 @@ class ListenerExchange {
     // Marks the headers as sent for code that asks (res.headersSent, finalhandler).
     (res as unknown as { _header: string | null })._header = 'nsgi';
     try {
-      this.#startResponse(`${res.statusCode} ${res.statusMessage || STATUS_CODES[res.statusCode] || 'Unknown'}`, responseHeaders(res));
+      this.#startResponse(
+        `${res.statusCode} ${res.statusMessage || STATUS_CODES[res.statusCode] || 'Unknown'}`,
+        responseHeaders(res),
+      );
     } catch (err) {
       if (this.#settle !== undefined) this.#settle.reject(err);
       else this.#failure = { err };
@@ -209,7 +219,8 @@ class ListenerExchange {
     if (early && !this.finished) {
       (req as unknown as { aborted: boolean }).aborted = true;
       // The error (and its stack) only when there is a request body left to fail.
-      if (!req.complete) req.destroy(new ClientDisconnectedError('the response ended before the request body was read'));
+      if (!req.complete)
+        req.destroy(new ClientDisconnectedError('the response ended before the request body was read'));
     }
     queueMicrotask(() => {
       this.res.emit('close');
@@ -236,39 +247,34 @@ class ListenerExchange {
    * synchronous iterable (no promise per chunk); one still being written waits for its bytes.
    */
   #body(): Body {
-    const queue = this.queue;
     const close = (): void => this.closeAll(!this.finished);
-    if (this.ended) {
-      const self = this;
-      return {
-        *[Symbol.iterator]() {
-          for (;;) {
-            const chunk = queue.shift()!;
-            self.#took(chunk);
-            if (chunk === null) return;
-            yield chunk;
-          }
-        },
-        close,
-      };
+    if (this.ended) return { [Symbol.iterator]: () => this.#whole(), close };
+    return { [Symbol.asyncIterator]: () => this.#streamed(), close };
+  }
+
+  *#whole(): Generator<Buffer> {
+    const queue = this.queue;
+    for (;;) {
+      const chunk = queue.shift()!;
+      this.#took(chunk);
+      if (chunk === null) return;
+      yield chunk;
     }
-    const self = this;
-    return {
-      async *[Symbol.asyncIterator]() {
-        for (;;) {
-          if (queue.length === 0) {
-            if (self.#closed) return;
-            await new Promise<void>((r) => (self.#waiting = r));
-            continue;
-          }
-          const chunk = queue.shift()!;
-          self.#took(chunk);
-          if (chunk === null) return;
-          yield chunk;
-        }
-      },
-      close,
-    };
+  }
+
+  async *#streamed(): AsyncGenerator<Buffer> {
+    const queue = this.queue;
+    for (;;) {
+      if (queue.length === 0) {
+        if (this.#closed) return;
+        await new Promise<void>((r) => (this.#waiting = r));
+        continue;
+      }
+      const chunk = queue.shift()!;
+      this.#took(chunk);
+      if (chunk === null) return;
+      yield chunk;
+    }
   }
 
   /** Runs the listener: the body now when it answered before returning, else a promise of it. */
@@ -285,7 +291,9 @@ class ListenerExchange {
 }
 
 const toBuffer = (chunk: unknown, encoding?: unknown): Buffer =>
-  typeof chunk === 'string' ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding) : Buffer.from(chunk as Uint8Array);
+  typeof chunk === 'string'
+    ? Buffer.from(chunk, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding)
+    : Buffer.from(chunk as Uint8Array);
 
 const EXCHANGE = Symbol('nsgi.exchange');
 type BridgeResponse = ServerResponse & { [EXCHANGE]: ListenerExchange };
@@ -359,9 +367,21 @@ const RESPONSE_METHODS = {
 };
 
 const RESPONSE_STATE: PropertyDescriptorMap = {
-  writableNeedDrain: { get(this: BridgeResponse) { return this[EXCHANGE].queued >= HIGH_WATER; } },
-  writableLength: { get(this: BridgeResponse) { return this[EXCHANGE].queued; } },
-  writableFinished: { get(this: BridgeResponse) { return this[EXCHANGE].finished; } },
+  writableNeedDrain: {
+    get(this: BridgeResponse) {
+      return this[EXCHANGE].queued >= HIGH_WATER;
+    },
+  },
+  writableLength: {
+    get(this: BridgeResponse) {
+      return this[EXCHANGE].queued;
+    },
+  },
+  writableFinished: {
+    get(this: BridgeResponse) {
+      return this[EXCHANGE].finished;
+    },
+  },
 };
 
 function bridgeResponse(req: IncomingMessage, exchange: ListenerExchange): BridgeResponse {
@@ -374,6 +394,7 @@ function bridgeResponse(req: IncomingMessage, exchange: ListenerExchange): Bridg
 }
 
 export function fromNodeListener(listener: NodeRequestListener): App {
-  if (typeof listener !== 'function') throw new TypeError('fromNodeListener(listener): give a (req, res) function, e.g. an Express app');
+  if (typeof listener !== 'function')
+    throw new TypeError('fromNodeListener(listener): give a (req, res) function, e.g. an Express app');
   return (environ, startResponse) => new ListenerExchange(environ, startResponse).run(listener, environ);
 }

@@ -226,7 +226,12 @@ export function repeats(headers: ResponseHeaders, i: number, key: string): boole
  * @internal The core's description of a node:http request, with the connection's addresses; hosts
  * fill in what they know besides (a routed path, a per-request log, lazy 100 Continue).
  */
-export function describeRequest(req: IncomingMessage, exchange: NodeExchange, target: string, scriptName: string | undefined): RequestInfo {
+export function describeRequest(
+  req: IncomingMessage,
+  exchange: NodeExchange,
+  target: string,
+  scriptName: string | undefined,
+): RequestInfo {
   const peers = peersOf(req.socket);
   return {
     method: req.method ?? 'GET',
@@ -276,7 +281,9 @@ export interface NodeServerOptions extends NodeListenerOptions {
 /** Creates an http (or https) server serving `app`, with `100 Continue` sent on the app's first read. */
 export function createNodeServer(app: AppLike, options: NodeServerOptions = {}): http.Server | https.Server {
   const listener = toNodeListener(app, options);
-  const server = options.https ? https.createServer(options.https, listener) : http.createServer(options.http ?? {}, listener);
+  const server = options.https
+    ? https.createServer(options.https, listener)
+    : http.createServer(options.http ?? {}, listener);
   server.on('checkContinue', listener.checkContinue);
   return server;
 }

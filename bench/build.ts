@@ -6,15 +6,25 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Compiles src, adapters and bench/servers into bench/.build, so servers run as users would run them. */
 export function buildServers(): void {
-  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.bench.json`], { stdio: 'inherit' });
+  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.bench.json`], {
+    stdio: 'inherit',
+  });
 }
 
 /** Starts a benchmark server process and resolves with the port it reports ("ready <port>"). */
-export async function spawnServer(name: string, cmd: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, PORT: '0', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] });
+export async function spawnServer(
+  name: string,
+  cmd: string,
+  args: string[],
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, PORT: '0', NODE_ENV: 'production' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       const m = /ready (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));
@@ -29,7 +39,7 @@ export async function stopAll(children: ChildProcess[]): Promise<void> {
   await Promise.all(
     children.map((child) =>
       child.exitCode !== null || child.signalCode !== null
-        ? undefined
+        ? Promise.resolve()
         : new Promise<void>((resolve) => {
             child.once('exit', () => resolve());
             child.kill('SIGTERM');

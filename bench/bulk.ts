@@ -33,11 +33,20 @@ const CHUNK = Buffer.alloc(64 * 1024, 'u');
 /** Streams `bytes` to /upload (chunked), with backpressure; resolves with the byte count the server read. */
 function upload(port: number, bytes: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/upload', method: 'POST', headers: { 'Content-Type': 'application/octet-stream' } }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve(Number(text)));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/upload',
+        method: 'POST',
+        headers: { 'Content-Type': 'application/octet-stream' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve(Number(text)));
+      },
+    );
     req.on('error', reject);
     let sent = 0;
     const pump = () => {
@@ -75,10 +84,14 @@ async function main(): Promise<void> {
   });
   const bytes = Number(values['size-mib']) * 1024 * 1024;
   const warmup = Number(values['warmup-mib']) * 1024 * 1024;
-  if (!(bytes > 0) || !(warmup >= 0)) throw new Error('--size-mib takes a number above 0 and --warmup-mib one of 0 or more');
-  const names = values.servers!.split(',');
+  if (!(bytes > 0) || !(warmup >= 0))
+    throw new Error('--size-mib takes a number above 0 and --warmup-mib one of 0 or more');
+  const names = values.servers.split(',');
   const bad = names.filter((name) => !Object.hasOwn(SCRIPTS, name));
-  if (bad.length > 0) throw new Error(`unknown server ${bad.map((b) => JSON.stringify(b)).join(', ')}; choose from ${Object.keys(SCRIPTS).join(', ')}`);
+  if (bad.length > 0)
+    throw new Error(
+      `unknown server ${bad.map((b) => JSON.stringify(b)).join(', ')}; choose from ${Object.keys(SCRIPTS).join(', ')}`,
+    );
   buildServers();
   const lines = [
     `Node ${process.version}; ${values['size-mib']} MiB each way, streamed in 64 KiB pieces, after ${values['warmup-mib']} MiB each way unmeasured`,
@@ -90,7 +103,8 @@ async function main(): Promise<void> {
     const { child, port } = await start(name);
     try {
       if (warmup > 0) {
-        if ((await upload(port, warmup)) !== warmup || (await download(port, warmup)) !== warmup) throw new Error(`${name}: warm-up transfer came up short`);
+        if ((await upload(port, warmup)) !== warmup || (await download(port, warmup)) !== warmup)
+          throw new Error(`${name}: warm-up transfer came up short`);
       }
       let t = performance.now();
       const got = await upload(port, bytes);

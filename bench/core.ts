@@ -15,12 +15,16 @@ import { buildServers, root } from './build.js';
 
 // Measured on the compiled JavaScript in bench/.build, as users run it, not on loader output.
 buildServers();
-const { RequestAbort } = (await import(`${root}bench/.build/src/abort.js`)) as { RequestAbort: typeof RequestAbortType };
+const { RequestAbort } = (await import(`${root}bench/.build/src/abort.js`)) as {
+  RequestAbort: typeof RequestAbortType;
+};
 const { Gateway } = (await import(`${root}bench/.build/src/gateway.js`)) as { Gateway: typeof GatewayType };
 const { EMPTY_SOURCE } = (await import(`${root}bench/.build/src/input.js`)) as { EMPTY_SOURCE: BodySource };
 const { app } = (await import(`${root}bench/.build/bench/servers/app.js`)) as { app: App };
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { requests: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '5' } },
+});
 const n = Number(values.requests);
 
 const gateway = new Gateway(app);
@@ -34,7 +38,7 @@ const sink: ResponseSink = {
 const rawHeaders = ['Host', '127.0.0.1:8080', 'Connection', 'keep-alive'];
 
 function once(): void {
-  gateway.handle(
+  void gateway.handle(
     {
       method: 'GET',
       target: '/hello',
@@ -59,4 +63,6 @@ for (let r = 0; r < Number(values.rounds); r++) {
   results.push(Number(process.hrtime.bigint() - t) / n);
 }
 results.sort((a, b) => a - b);
-process.stdout.write(`Gateway.handle, GET /hello, sync array body: median ${results[results.length >> 1]!.toFixed(0)} ns/request (rounds: ${results.map((x) => x.toFixed(0)).join(', ')})\n`);
+process.stdout.write(
+  `Gateway.handle, GET /hello, sync array body: median ${results[results.length >> 1]!.toFixed(0)} ns/request (rounds: ${results.map((x) => x.toFixed(0)).join(', ')})\n`,
+);

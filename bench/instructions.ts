@@ -19,7 +19,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildServers, root } from './build.js';
 
-
 /** Sends `n` GET requests over the agent's keep-alive connections and waits for all of them. */
 async function load(agent: http.Agent, port: number, path: string, n: number): Promise<void> {
   let started = 0;
@@ -49,11 +48,17 @@ async function count(server: string, path: string, warmup: number, requests: num
   const out = join(dir, 'callgrind.out');
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', server.includes('/') ? server : `bench/.build/bench/servers/${server}.js`],
+    [
+      '--tool=callgrind',
+      `--callgrind-out-file=${out}`,
+      process.execPath,
+      '--single-threaded',
+      server.includes('/') ? server : `bench/.build/bench/servers/${server}.js`,
+    ],
     { cwd: root, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
-  child.stdout!.on('data', (d) => (stdout += d));
+  child.stdout.on('data', (d) => (stdout += d));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setInterval(() => {
       const m = /ready (\d+)/.exec(stdout);
@@ -98,20 +103,25 @@ async function main(): Promise<void> {
   } catch {
     throw new Error('valgrind is not installed (Debian package "valgrind")');
   }
-  const servers = values.servers!.split(',');
+  const servers = values.servers.split(',');
   for (const s of servers) {
     const script = s.includes('/') ? s : `${root}bench/servers/${s}.ts`;
-    if (!existsSync(script)) throw new Error(`unknown server ${JSON.stringify(s)}: give a name under bench/servers or the path of a compiled server script`);
+    if (!existsSync(script))
+      throw new Error(
+        `unknown server ${JSON.stringify(s)}: give a name under bench/servers or the path of a compiled server script`,
+      );
   }
   if (!process.env.NO_BUILD) buildServers();
   const rows: Array<[string, number]> = [];
   for (const s of servers) {
-    const ir = await count(s, values.path!, Number(values.warmup), Number(values.requests));
+    const ir = await count(s, values.path, Number(values.warmup), Number(values.requests));
     process.stderr.write(`  ${s}: ${ir.toFixed(0)} instructions/request\n`);
     rows.push([s, ir]);
   }
   const base = rows[0]![1];
-  process.stdout.write(`GET ${values.path}, ${values.requests} requests after ${values.warmup} to warm up (callgrind, Node ${process.version})\n\n`);
+  process.stdout.write(
+    `GET ${values.path}, ${values.requests} requests after ${values.warmup} to warm up (callgrind, Node ${process.version})\n\n`,
+  );
   process.stdout.write('| server | instructions/request | vs first row |\n|---|---:|---:|\n');
   for (const [s, ir] of rows) process.stdout.write(`| ${s} | ${ir.toFixed(0)} | ${(ir / base).toFixed(3)}x |\n`);
 }

@@ -19,7 +19,6 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildServers, root, spawnServer, stopAll } from './build.js';
 
-
 interface ServerDef {
   name: string;
   /** The server's source under bench/servers; it runs compiled, from bench/.build. */
@@ -148,7 +147,14 @@ function runWrk(url: string, c: CaseDef, seconds: number, connections: number): 
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
   const scale = p99?.[2] === 'us' ? 0.001 : p99?.[2] === 's' ? 1000 : 1;
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) +
+    Number(
+      /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+        .exec(out)
+        ?.slice(1)
+        .reduce((a, b) => a + Number(b), 0) ?? 0,
+    );
   const total = Number(/(\d+) requests in/.exec(out)?.[1]);
   return { rps, p99ms: p99 ? Number(p99[1]) * scale : NaN, errors, total };
 }
@@ -166,7 +172,12 @@ function runAutocannon(url: string, c: CaseDef, seconds: number, connections: nu
     non2xx: number;
     errors: number;
   };
-  return { rps: out.requests.average, p99ms: out.latency.p99, errors: out.non2xx + out.errors, total: out.requests.total };
+  return {
+    rps: out.requests.average,
+    p99ms: out.latency.p99,
+    errors: out.non2xx + out.errors,
+    total: out.requests.total,
+  };
 }
 
 const median = (xs: number[]) => {
@@ -178,7 +189,8 @@ const median = (xs: number[]) => {
 /** Throws when a name given on the command line is not one of `known`. */
 function unknown(what: string, given: string[], known: string[]): void {
   const bad = given.filter((name) => !known.includes(name));
-  if (bad.length > 0) throw new Error(`unknown ${what} ${bad.map((b) => JSON.stringify(b)).join(', ')}; choose from ${known.join(', ')}`);
+  if (bad.length > 0)
+    throw new Error(`unknown ${what} ${bad.map((b) => JSON.stringify(b)).join(', ')}; choose from ${known.join(', ')}`);
 }
 
 async function main(): Promise<void> {
@@ -202,14 +214,27 @@ async function main(): Promise<void> {
   const warmup = Number(values.warmup);
   const idle = Number(values.idle);
   for (const [name, n] of Object.entries({ duration: seconds, rounds, connections, warmup, idle })) {
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} takes a number (0 or more), not ${JSON.stringify(values[name as keyof typeof values])}`);
+    if (!Number.isFinite(n) || n < 0)
+      throw new Error(
+        `--${name} takes a number (0 or more), not ${JSON.stringify(values[name as keyof typeof values])}`,
+      );
   }
-  const wantedCases = values.cases!.split(',');
-  const wanted = values.servers!.split(',');
-  unknown('case', wantedCases, CASES.map((c) => c.name));
-  unknown('server', wanted, SERVERS.map((s) => s.name));
+  const wantedCases = values.cases.split(',');
+  const wanted = values.servers.split(',');
+  unknown(
+    'case',
+    wantedCases,
+    CASES.map((c) => c.name),
+  );
+  unknown(
+    'server',
+    wanted,
+    SERVERS.map((s) => s.name),
+  );
   const cases = CASES.filter((c) => wantedCases.includes(c.name));
-  const servers = SERVERS.filter((s) => wanted.includes(s.name) || SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name));
+  const servers = SERVERS.filter(
+    (s) => wanted.includes(s.name) || SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name),
+  );
   const groups = [...new Set(servers.map((s) => s.baseline))].map((b) => servers.filter((s) => s.baseline === b));
   mkdirSync(`${root}bench/results`, { recursive: true });
 
@@ -262,7 +287,9 @@ async function main(): Promise<void> {
           const sample: Sample = { ...result, cpuUs, rssMiB: rssMiB(child.pid!) };
           const key = `${s.name}|${c.name}`;
           samples.set(key, [...(samples.get(key) ?? []), sample]);
-          process.stderr.write(`  round ${r + 1} ${c.name.padEnd(6)} ${s.name.padEnd(14)} ${sample.rps.toFixed(0).padStart(7)} req/s  p99 ${sample.p99ms.toFixed(2)} ms  ${sample.cpuUs.toFixed(1)} CPU-us/req${sample.errors ? `  ${sample.errors} errors` : ''}\n`);
+          process.stderr.write(
+            `  round ${r + 1} ${c.name.padEnd(6)} ${s.name.padEnd(14)} ${sample.rps.toFixed(0).padStart(7)} req/s  p99 ${sample.p99ms.toFixed(2)} ms  ${sample.cpuUs.toFixed(1)} CPU-us/req${sample.errors ? `  ${sample.errors} errors` : ''}\n`,
+          );
         }
       }
     } finally {
@@ -271,9 +298,13 @@ async function main(): Promise<void> {
   }
 
   const lines: string[] = [];
-  lines.push(`Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (fresh processes each round${idle > 0 ? `, idle ${idle}s before warm-up` : ''}; medians; ratios paired by round)${TASKSET ? ', server pinned to one core' : ''}`);
+  lines.push(
+    `Node ${process.version}, ${loader}, ${connections} connections, ${rounds} rounds x ${seconds}s (fresh processes each round${idle > 0 ? `, idle ${idle}s before warm-up` : ''}; medians; ratios paired by round)${TASKSET ? ', server pinned to one core' : ''}`,
+  );
   lines.push('');
-  lines.push('| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s; median of rounds, range) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |');
+  lines.push(
+    '| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s; median of rounds, range) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |',
+  );
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   const results: Record<string, unknown>[] = [];
   for (const c of cases) {
@@ -291,7 +322,20 @@ async function main(): Promise<void> {
       const cpu = median(xs.map((x) => x.cpuUs));
       const cpuRatio = median(xs.map((x, i) => base[i]!.cpuUs / x.cpuUs));
       const isBase = s.baseline === s.name;
-      results.push({ case: c.name, server: s.name, baseline: s.baseline, rps, p99, rss, ratio, ratios, cpu, cpuRatio, errors, rounds: xs.map((x) => x.rps) });
+      results.push({
+        case: c.name,
+        server: s.name,
+        baseline: s.baseline,
+        rps,
+        p99,
+        rss,
+        ratio,
+        ratios,
+        cpu,
+        cpuRatio,
+        errors,
+        rounds: xs.map((x) => x.rps),
+      });
       lines.push(
         `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${isBase ? 'baseline' : `${ratio.toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`} | ${cpu.toFixed(1)} | ${isBase ? 'baseline' : `${cpuRatio.toFixed(2)}x`} | ${errors} |`,
       );
@@ -300,7 +344,10 @@ async function main(): Promise<void> {
   const table = lines.join('\n') + '\n';
   process.stdout.write(table);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(`${root}bench/results/${stamp}.json`, JSON.stringify({ node: process.version, loader, connections, rounds, seconds, results }, null, 2));
+  writeFileSync(
+    `${root}bench/results/${stamp}.json`,
+    JSON.stringify({ node: process.version, loader, connections, rounds, seconds, results }, null, 2),
+  );
   writeFileSync(`${root}bench/results/${stamp}.md`, table);
 }
 

@@ -24,7 +24,9 @@ web.get('/', (_req, res) => void res.type('text/plain').send('Hello from Express
 web.post('/echo', (req, res) => void res.json(req.body));
 
 const home: App = (_environ, startResponse) => {
-  const body = Buffer.from('<!doctype html><title>bridges</title><p><a href="/hono/">Hono</a> · <a href="/express/">Express</a> · <a href="/nsgi/">nsgi</a></p>\n');
+  const body = Buffer.from(
+    '<!doctype html><title>bridges</title><p><a href="/hono/">Hono</a> · <a href="/express/">Express</a> · <a href="/nsgi/">nsgi</a></p>\n',
+  );
   startResponse('200 OK', [['Content-Type', 'text/html; charset=utf-8']]);
   return [body];
 };

@@ -29,7 +29,9 @@ const index: App = (environ, startResponse) => {
     return [Buffer.from('Not Found')];
   }
   const base = environ.SCRIPT_NAME;
-  const items = examples.map(([path, title]) => `<li><a href="${base}${path}">${base}${path}</a> — ${title}</li>`).join('\n');
+  const items = examples
+    .map(([path, title]) => `<li><a href="${base}${path}">${base}${path}</a> — ${title}</li>`)
+    .join('\n');
   startResponse('200 OK', [['Content-Type', 'text/html; charset=utf-8']]);
   return [
     Buffer.from(`<!doctype html>

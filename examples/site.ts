@@ -7,7 +7,17 @@
 
 import { fileURLToPath } from 'node:url';
 import type { App, Environ } from '../src/index.js';
-import { accessLog, compose, compress, errors, mount, proxyFix, router, staticFiles, type RouteMatch } from '../src/middleware/index.js';
+import {
+  accessLog,
+  compose,
+  compress,
+  errors,
+  mount,
+  proxyFix,
+  router,
+  staticFiles,
+  type RouteMatch,
+} from '../src/middleware/index.js';
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 /** A native string (bytes as latin-1) as the text it spells in UTF-8. */
@@ -32,7 +42,10 @@ const html =
   (render: (environ: Environ) => Buffer | Promise<Buffer>): App =>
   async (environ, startResponse) => {
     const body = await render(environ);
-    startResponse('200 OK', [['Content-Type', 'text/html; charset=utf-8'], ['Content-Length', String(body.length)]]);
+    startResponse('200 OK', [
+      ['Content-Type', 'text/html; charset=utf-8'],
+      ['Content-Length', String(body.length)],
+    ]);
     return [body];
   };
 
@@ -45,9 +58,17 @@ const pages = router({
     ),
   ),
   'GET /about': html((environ) =>
-    page('About', `<p>Served to ${escape(String(environ.REMOTE_ADDR ?? 'a unix socket'))} over ${environ['wsgi.url_scheme']}.</p>`),
+    page(
+      'About',
+      `<p>Served to ${escape(String(environ.REMOTE_ADDR ?? 'a unix socket'))} over ${environ['wsgi.url_scheme']}.</p>`,
+    ),
   ),
-  'GET /hello/:name': html((environ) => page(`Hello, ${text((environ['nsgi.route'] as RouteMatch).params.name!)}!`, '<p>Greetings from a route parameter.</p>')),
+  'GET /hello/:name': html((environ) =>
+    page(
+      `Hello, ${text((environ['nsgi.route'] as RouteMatch).params.name!)}!`,
+      '<p>Greetings from a route parameter.</p>',
+    ),
+  ),
   'POST /echo': html(async (environ) => {
     const form = new URLSearchParams(Buffer.from(await environ['wsgi.input'].read()).toString('utf8'));
     return page('You said', `<p class="echo">${escape(form.get('message') ?? '')}</p>`);

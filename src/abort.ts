@@ -92,7 +92,7 @@ const SIGNAL_HANDLER: ProxyHandler<SignalSlot> = {
     if (key === 'reason') return watched(slot).reason;
     if (key === Symbol.toStringTag) return 'AbortSignal';
     const signal = slot.abort.signal;
-    return Reflect.get(signal, key, signal);
+    return Reflect.get(signal, key, signal) as unknown;
   },
   has(slot, key) {
     return key === 'aborted' || key === 'reason' || Reflect.has(slot.abort.signal, key);

@@ -5,7 +5,7 @@ import type { App, AppClass, AppLike, AppObject } from './types.js';
 
 const CLASS_SOURCE = /^class[\s{]/;
 
-function isClass(fn: Function): fn is AppClass {
+function isClass(fn: App | AppClass): fn is AppClass {
   return CLASS_SOURCE.test(Function.prototype.toString.call(fn));
 }
 
@@ -14,10 +14,13 @@ export function whyNotApp(value: unknown): string | undefined {
   if (typeof value === 'function') return undefined;
   if (value !== null && typeof value === 'object' && typeof (value as AppObject).call === 'function') return undefined;
   const what =
-    value === null || value === undefined ? String(value)
-    : Array.isArray(value) ? 'an array'
-    : typeof value === 'object' ? 'an object without a call() method'
-    : `a ${typeof value}`;
+    value === null || value === undefined
+      ? String(value)
+      : Array.isArray(value)
+        ? 'an array'
+        : typeof value === 'object'
+          ? 'an object without a call() method'
+          : `a ${typeof value}`;
   return (
     `${what} is not an nsgi app: give a function (environ, startResponse) => body, ` +
     `a class whose instances are the body, or an object with a call(environ, startResponse) method`
@@ -33,8 +36,8 @@ export function toApp(app: AppLike): App {
       const Cls = app;
       return (environ, startResponse) => new Cls(environ, startResponse);
     }
-    return app as App;
+    return app;
   }
-  const obj = app as AppObject;
+  const obj = app;
   return (environ, startResponse) => obj.call(environ, startResponse);
 }

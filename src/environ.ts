@@ -140,6 +140,7 @@ export function compileTrust(t: EnvironOptions['trustProxy']): CompiledEnvironOp
     throw new RangeError(
       `trustProxy: ${(err as Error).message}; give IP addresses, CIDR ranges, 'loopback', 'linklocal' or ` +
         `'uniquelocal', a hop count, true, or a function (addr, hop) => boolean`,
+      { cause: err },
     );
   }
 }
@@ -220,9 +221,11 @@ function headerEntry(name: string): HeaderEntry {
   else {
     const lower = name.toLowerCase();
     const key =
-      lower === 'content-type' ? 'CONTENT_TYPE'
-      : lower === 'content-length' ? 'CONTENT_LENGTH'
-      : internalize('HTTP_' + name.toUpperCase().replace(/-/g, '_'));
+      lower === 'content-type'
+        ? 'CONTENT_TYPE'
+        : lower === 'content-length'
+          ? 'CONTENT_LENGTH'
+          : internalize('HTTP_' + name.toUpperCase().replace(/-/g, '_'));
     entry = entriesByKey.get(key);
     if (entry === undefined) {
       // Thousands of distinct names come from a client probing, not a browser: map them uncached.
@@ -246,11 +249,9 @@ const MEMO_POSITIONS = 64;
 /** The last Host value that passed isValidHost(). */
 let lastValidHost = '';
 
-
 export function mappedAddress(addr: string): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
-
 
 interface ServerIdentity {
   address: string | undefined;
@@ -266,7 +267,13 @@ let lastOptions: CompiledEnvironOptions | undefined;
 
 function serverIdentity(req: RequestInfo, o: CompiledEnvironOptions): ServerIdentity {
   const last = lastServer;
-  if (last !== undefined && lastOptions === o && last.address === req.localAddress && last.localPort === req.localPort && last.tls === req.tls) {
+  if (
+    last !== undefined &&
+    lastOptions === o &&
+    last.address === req.localAddress &&
+    last.localPort === req.localPort &&
+    last.tls === req.tls
+  ) {
     return last;
   }
   const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
@@ -398,7 +405,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
 
   // Headers: CGI mapping, joins, singleton and framing checks, in one pass.
   const raw = req.rawHeaders;
-  const rawPairs: Array<readonly [string, string]> = new Array(raw.length >> 1);
+  const rawPairs = new Array<readonly [string, string]>(raw.length >> 1);
   let host: string | undefined;
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
@@ -486,7 +493,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   environ['nsgi.raw_headers'] = rawPairs;
 
   const http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
-  if (http11 && host === undefined) throw new HttpError(400, 'HTTP/1.1 request without a Host header', { closeConnection: true });
+  if (http11 && host === undefined)
+    throw new HttpError(400, 'HTTP/1.1 request without a Host header', { closeConnection: true });
   if (authority !== undefined) env.HTTP_HOST = authority;
 
   // Body framing (RFC 9112 §6): chunked XOR Content-Length.
@@ -506,7 +514,8 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
 
   let expectsContinue = false;
   if (expect !== undefined && http11) {
-    if (expect.toLowerCase() !== '100-continue') throw new HttpError(417, `unsupported expectation ${JSON.stringify(expect)}`);
+    if (expect.toLowerCase() !== '100-continue')
+      throw new HttpError(417, `unsupported expectation ${JSON.stringify(expect)}`);
     expectsContinue = bodyLength !== 0;
   }
 
@@ -567,4 +576,3 @@ function trimOws(v: string): string {
 const WSGI_VERSION: readonly [1, 0] = Object.freeze([1, 0] as const);
 const SOFTWARE = `nsgi/${VERSION}`;
 const EMPTY_PAIRS: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
-

@@ -15,7 +15,9 @@ export class FileWrapperBody implements AsyncIterable<Bytes> {
       throw new TypeError('wsgi.file_wrapper(filelike): filelike must have a read(size) method');
     }
     if (!Number.isInteger(blockSize) || blockSize <= 0) {
-      throw new TypeError(`wsgi.file_wrapper(filelike, blockSize): blockSize must be a positive integer, got ${String(blockSize)}`);
+      throw new TypeError(
+        `wsgi.file_wrapper(filelike, blockSize): blockSize must be a positive integer, got ${String(blockSize)}`,
+      );
     }
     this.filelike = filelike;
     this.blockSize = blockSize;

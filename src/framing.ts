@@ -36,7 +36,9 @@ export function transferEncodingError(value: string): HttpError | undefined {
 }
 
 function invalid(value: string, why: string): HttpError {
-  return new HttpError(400, `invalid Transfer-Encoding ${JSON.stringify(value.slice(0, 100))}: ${why}`, { closeConnection: true });
+  return new HttpError(400, `invalid Transfer-Encoding ${JSON.stringify(value.slice(0, 100))}: ${why}`, {
+    closeConnection: true,
+  });
 }
 
 /**
@@ -49,12 +51,19 @@ export function parseContentLength(value: string, max: number): number {
   let length = 0;
   for (let i = 0; i < n; i++) {
     const d = value.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) throw new HttpError(400, `invalid Content-Length ${JSON.stringify(value.slice(0, 40))}`, { closeConnection: true });
-    length = length * 10 + d;
-    if (length > max) {
-      throw new HttpError(413, `request body of ${value.length > 20 ? 'more than 2^53' : value} bytes exceeds the limit of ${max} bytes`, {
+    if (d < 0 || d > 9)
+      throw new HttpError(400, `invalid Content-Length ${JSON.stringify(value.slice(0, 40))}`, {
         closeConnection: true,
       });
+    length = length * 10 + d;
+    if (length > max) {
+      throw new HttpError(
+        413,
+        `request body of ${value.length > 20 ? 'more than 2^53' : value} bytes exceeds the limit of ${max} bytes`,
+        {
+          closeConnection: true,
+        },
+      );
     }
   }
   return length;

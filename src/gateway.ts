@@ -8,12 +8,28 @@ import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { toApp } from './app-forms.js';
-import { buildEnviron, compileEnvironOptions, type CompiledEnvironOptions, type EnvironOptions, type RequestInfo } from './environ.js';
+import {
+  buildEnviron,
+  compileEnvironOptions,
+  type CompiledEnvironOptions,
+  type EnvironOptions,
+  type RequestInfo,
+} from './environ.js';
 import { ClientDisconnectedError, HttpError, InterfaceError } from './errors.js';
 import { formatError, TextErrorStream, type TextSink } from './error-stream.js';
 import type { BodyInput } from './input.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
-import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse, WriteFn } from './types.js';
+import type {
+  App,
+  AppLike,
+  Body,
+  Bytes,
+  Environ,
+  ResponseHeader,
+  ResponseHeaders,
+  StartResponse,
+  WriteFn,
+} from './types.js';
 import { isThenable } from './thenable.js';
 
 /** How the transport must frame the response body; decided by the core. */
@@ -89,7 +105,8 @@ export class Gateway {
     this.app = toApp(app);
     this.#env = compileEnvironOptions({ ...options, errors: new TextErrorStream(options.errorLog ?? process.stderr) });
     this.#maxDrain = options.maxDrain ?? DEFAULT_MAX_DRAIN;
-    if (!(this.#maxDrain >= 0)) throw new RangeError(`maxDrain must be a number of bytes >= 0, got ${String(options.maxDrain)}`);
+    if (!(this.#maxDrain >= 0))
+      throw new RangeError(`maxDrain must be a number of bytes >= 0, got ${String(options.maxDrain)}`);
     this.#onResponse = options.onResponse;
   }
 
@@ -99,6 +116,7 @@ export class Gateway {
    */
   handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
     let built;
+    // eslint-disable-next-line prefer-const -- read by the sendContinue closure made before it is assigned
     let exchange: Exchange | undefined;
     const start = this.#onResponse === undefined ? 0 : performance.now();
     const sendContinue = req.sendContinue;
@@ -159,7 +177,14 @@ export class Gateway {
   }
 
   /** @internal Reports a finished request to the onResponse hook. */
-  record(environ: Environ | undefined, req: RequestSummary, status: number, bytes: number, start: number, aborted: boolean): void {
+  record(
+    environ: Environ | undefined,
+    req: RequestSummary,
+    status: number,
+    bytes: number,
+    start: number,
+    aborted: boolean,
+  ): void {
     if (this.#onResponse === undefined) return;
     try {
       this.#onResponse({
@@ -167,7 +192,7 @@ export class Gateway {
         method: req.method,
         target: req.target,
         httpVersion: req.httpVersion,
-        remoteAddress: (environ?.REMOTE_ADDR as string | undefined) ?? req.remoteAddress,
+        remoteAddress: environ?.REMOTE_ADDR ?? req.remoteAddress,
         status,
         bytes,
         durationMs: performance.now() - start,
@@ -207,7 +232,6 @@ function sendPlain(sink: ResponseSink, code: number, head: boolean, close: boole
   }
   return code;
 }
-
 
 function describeValue(v: unknown): string {
   if (v === null) return 'null';
@@ -310,6 +334,7 @@ class Exchange {
   readonly #startResponse: StartResponse = (status, headers, excInfo) => {
     if (excInfo !== undefined && excInfo !== null) {
       // PEP 3333: once headers are out, re-raise the app's own error (same identity).
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the app's own object, whatever it is
       if (this.#sent) throw excInfo;
     } else if (this.#startCalled) {
       throw new InterfaceError(
@@ -369,13 +394,19 @@ class Exchange {
     if (code === 204 && contentLength !== undefined) {
       headers = headers.filter(([n]) => n.toLowerCase() !== 'content-length');
       contentLength = undefined;
-    } else if (contentLength === undefined && knownLength !== undefined && code !== 204 && code !== 304 && !(this.#head && knownLength === 0)) {
+    } else if (
+      contentLength === undefined &&
+      knownLength !== undefined &&
+      code !== 204 &&
+      code !== 304 &&
+      !(this.#head && knownLength === 0)
+    ) {
       // A HEAD answered with an empty body says nothing about the GET body's length.
       contentLength = knownLength;
       // A copy: apps often reuse one constant header list for every response. (A plain loop: the
       // spread form costs noticeably more on this path.)
       const n = headers.length;
-      const copy: ResponseHeaders = new Array(n + 1);
+      const copy: ResponseHeaders = new Array<ResponseHeader>(n + 1);
       for (let i = 0; i < n; i++) copy[i] = headers[i]!;
       copy[n] = ['Content-Length', String(knownLength)];
       headers = copy;
@@ -575,7 +606,13 @@ class Exchange {
     }
     if (err instanceof HttpError && !this.#sent) {
       // An HttpError escaping the app (e.g. the body limit hit by wsgi.input) picks the answer.
-      this.#status = sendPlain(this.#sink, err.status, this.#head, err.closeConnection || this.#mustClose(), err.message);
+      this.#status = sendPlain(
+        this.#sink,
+        err.status,
+        this.#head,
+        err.closeConnection || this.#mustClose(),
+        err.message,
+      );
       return;
     }
     if (!this.#sent && this.#sink.decline !== undefined && this.#sink.decline(err)) {
@@ -586,7 +623,12 @@ class Exchange {
       this.#gw.log(this.#environ, this.#req, 'error in app after the request was passed on', err);
       return;
     }
-    this.#gw.log(this.#environ, this.#req, this.#sent ? 'error after the response started; aborting it' : 'error in app', err);
+    this.#gw.log(
+      this.#environ,
+      this.#req,
+      this.#sent ? 'error after the response started; aborting it' : 'error in app',
+      err,
+    );
     if (this.#sent) {
       this.#abort();
       return;
@@ -595,20 +637,28 @@ class Exchange {
   }
 
   /** Ends iteration and calls the body's close() exactly once; synchronous unless close() is async. */
-  #close(body: Body | undefined, iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined, finished: boolean): Promise<void> | undefined {
+  #close(
+    body: Body | undefined,
+    iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined,
+    finished: boolean,
+  ): Promise<void> | undefined {
     if (iterator !== undefined && !finished && typeof iterator.return === 'function') {
       try {
         const r = iterator.return();
         if (isThenable(r)) {
           // A generator still suspended in an await (abort mid-chunk) finishes its return() later.
-          if (this.#abortState.aborted) r.then(undefined, (e: unknown) => this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e));
-          else return Promise.resolve(r).then(
-            () => this.#closeBody(body),
-            (e: unknown) => {
-              this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e);
-              return this.#closeBody(body);
-            },
-          );
+          if (this.#abortState.aborted)
+            r.then(undefined, (e: unknown) =>
+              this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e),
+            );
+          else
+            return Promise.resolve(r).then(
+              () => this.#closeBody(body),
+              (e: unknown) => {
+                this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e);
+                return this.#closeBody(body);
+              },
+            );
         }
       } catch (err) {
         this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', err);

@@ -15,7 +15,8 @@ export type HeldHeader = string | number | readonly string[];
  */
 export function mergedHeader(key: string, held: HeldHeader, value: string, repeated: boolean): string | string[] {
   if (key === 'vary') return mergeVary(held, value);
-  if (key === 'set-cookie' || repeated) return Array.isArray(held) ? [...(held as readonly string[]), value] : [String(held), value];
+  if (key === 'set-cookie' || repeated)
+    return Array.isArray(held) ? [...(held as readonly string[]), value] : [String(held), value];
   return value;
 }
 

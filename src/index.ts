@@ -22,7 +22,13 @@ export type {
   WriteFn,
 } from './types.js';
 export { toApp, whyNotApp } from './app-forms.js';
-export { ClientDisconnectedError, HttpError, InterfaceError, RequestBodyTooLargeError, ServerShutdownError } from './errors.js';
+export {
+  ClientDisconnectedError,
+  HttpError,
+  InterfaceError,
+  RequestBodyTooLargeError,
+  ServerShutdownError,
+} from './errors.js';
 export { Gateway, type Framing, type GatewayOptions, type ResponseRecord, type ResponseSink } from './gateway.js';
 export {
   buildEnviron,
@@ -33,7 +39,14 @@ export {
   type EnvironOptions,
   type RequestInfo,
 } from './environ.js';
-export { RequestInput, EMPTY_INPUT, EMPTY_SOURCE, type BodyInput, type BodySource, type InputOptions } from './input.js';
+export {
+  RequestInput,
+  EMPTY_INPUT,
+  EMPTY_SOURCE,
+  type BodyInput,
+  type BodySource,
+  type InputOptions,
+} from './input.js';
 export { RequestAbort } from './abort.js';
 export { TextErrorStream, formatError, type TextSink } from './error-stream.js';
 export { FileWrapperBody, fileWrapper } from './file-wrapper.js';

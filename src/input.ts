@@ -113,7 +113,9 @@ export class RequestInput implements BodyInput {
         if (chunk === null) {
           // A transport whose body ends short of Content-Length must not pass for a complete body.
           if (this.#received < this.#length && this.#length !== Infinity) {
-            this.#error = new ClientDisconnectedError(`request body ended after ${this.#received} of ${this.#length} bytes`);
+            this.#error = new ClientDisconnectedError(
+              `request body ended after ${this.#received} of ${this.#length} bytes`,
+            );
             throw this.#error;
           }
           this.#eof = true;
@@ -168,17 +170,19 @@ export class RequestInput implements BodyInput {
   }
 
   async read(size?: number | null): Promise<Bytes> {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the body source's own failure, as it came
     if (this.#error !== undefined) throw this.#error;
     const all = size === undefined || size === null || size < 0;
     if (!all && !Number.isInteger(size)) {
       throw new TypeError(`wsgi.input.read(size): size must be an integer, got ${String(size)}`);
     }
-    const want = all ? Infinity : (size as number);
+    const want = all ? Infinity : size;
     while (this.#buffered < want && !this.#eof) await this.#fill();
     return this.#take(Math.min(want, this.#buffered));
   }
 
   async readline(size?: number | null): Promise<Bytes> {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the body source's own failure, as it came
     if (this.#error !== undefined) throw this.#error;
     const max = size === undefined || size === null || size < 0 ? Infinity : size;
     let scanned = 0;

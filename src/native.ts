@@ -3,6 +3,7 @@
 import { Buffer } from 'node:buffer';
 import type { NativeString } from './types.js';
 
+// eslint-disable-next-line no-control-regex -- a native string is any run of U+0000..U+00FF
 const NON_NATIVE = /[^\x00-\xff]/;
 
 /** True when every code unit of `s` is <= 0xFF. */

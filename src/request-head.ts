@@ -52,12 +52,18 @@ export function isAuthorityForm(target: string): boolean {
 export function connectError(target: string): HttpError {
   return isAuthorityForm(target)
     ? new HttpError(501, 'CONNECT is not supported: this is an origin server, not a proxy', { closeConnection: true })
-    : new HttpError(400, `CONNECT needs an authority-form target (host:port), got ${JSON.stringify(target.slice(0, 100))}`, {
-        closeConnection: true,
-      });
+    : new HttpError(
+        400,
+        `CONNECT needs an authority-form target (host:port), got ${JSON.stringify(target.slice(0, 100))}`,
+        {
+          closeConnection: true,
+        },
+      );
 }
 
 /** The error for a Host (or absolute-form authority) that is not `uri-host [ ":" port ]`. */
 export function invalidHostError(value: string): HttpError {
-  return new HttpError(400, `invalid Host ${JSON.stringify(value.slice(0, 100))}: expected host[:port]`, { closeConnection: true });
+  return new HttpError(400, `invalid Host ${JSON.stringify(value.slice(0, 100))}: expected host[:port]`, {
+    closeConnection: true,
+  });
 }

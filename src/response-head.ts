@@ -37,7 +37,12 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return `an array of length ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
-  return typeof v === 'object' ? `a ${v.constructor?.name ?? 'object'}` : `a ${typeof v} (${String(v)})`;
+  if (typeof v === 'object') return `a ${v.constructor?.name ?? 'object'}`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'symbol') return `a symbol (${v.toString()})`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')
+    return `a ${typeof v} (${v.toString()})`;
+  return 'undefined';
 }
 
 /** What a header name is, once checked; names repeat across responses, so the answer is cached. */
@@ -214,7 +219,10 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
       );
     }
     if (contentLength !== undefined) {
-      throw new InterfaceError('ERR_NSGI_INVALID_CONTENT_LENGTH', `start_response(): Content-Length given twice; give it once`);
+      throw new InterfaceError(
+        'ERR_NSGI_INVALID_CONTENT_LENGTH',
+        `start_response(): Content-Length given twice; give it once`,
+      );
     }
     contentLength = Number(v);
   }

@@ -23,7 +23,9 @@ export function encodeScriptName(scriptName: string | undefined, what = 'scriptN
   return quoteNativePath(encodeNative(scriptName)).replace(/%25([0-9A-Fa-f]{2})/g, '%$1');
 }
 
+const SLASH = 0x2f;
+
 /** True when `path` is `prefix` itself or lies below it: matching is on whole segments (`/app` owns `/app/x`, not `/apple`). */
 export function ownsPath(prefix: string, path: string): boolean {
-  return path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 0x2f /* / */);
+  return path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === SLASH);
 }

@@ -1,7 +1,9 @@
 /** Apps may answer now or with a promise; these keep the synchronous case synchronous. */
 
 export function isThenable<T = unknown>(v: unknown): v is PromiseLike<T> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<T>).then === 'function';
+  return (
+    v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<T>).then === 'function'
+  );
 }
 
 /** `fn(value)` now for a plain value, or once a promise of one settles. */

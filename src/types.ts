@@ -106,5 +106,7 @@ export interface Environ {
   'wsgi.file_wrapper': FileWrapper;
   'nsgi.signal': AbortSignal;
   'nsgi.raw_headers': ReadonlyArray<readonly [NativeString, NativeString]>;
+  /** One per request header (§5.3); a header the request did not carry is absent. */
+  [key: `HTTP_${string}`]: NativeString | undefined;
   [key: string]: unknown;
 }

@@ -88,7 +88,10 @@ describe('bad input from apps and clients', () => {
 
   it('/throw-after: the response is aborted (truncated), logged, and the server keeps serving', async () => {
     log.clear();
-    const r = await rawRequest(port, 'GET /throw-after HTTP/1.1\r\nHost: h\r\n\r\n', { waitForClose: true, timeout: 3000 });
+    const r = await rawRequest(port, 'GET /throw-after HTTP/1.1\r\nHost: h\r\n\r\n', {
+      waitForClose: true,
+      timeout: 3000,
+    });
     assert.equal(r.closed, true, r.text);
     assert.equal(r.responses[0]!.status, 200);
     assert.equal(r.truncated, true);

@@ -89,8 +89,20 @@ describe('in a browser', () => {
         await page.goto(`${running.url}/`);
         assert.equal(await page.title(), 'Welcome to nsgi');
         // The stylesheet came from staticFiles and applies.
-        assert.equal(await page.locator('h1').evaluate((h) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(h).color), 'rgb(0, 102, 153)');
-        assert.equal(await page.locator('nav img').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), 64);
+        assert.equal(
+          await page
+            .locator('h1')
+            .evaluate(
+              (h) =>
+                (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(h)
+                  .color,
+            ),
+          'rgb(0, 102, 153)',
+        );
+        assert.equal(
+          await page.locator('nav img').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+          64,
+        );
 
         await page.click('text=About');
         await page.waitForURL('**/about');

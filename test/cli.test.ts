@@ -16,11 +16,14 @@ interface Run {
 }
 
 function run(args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
   const exit = once(child, 'exit').then(([code]) => code as number | null);
   return { child, stdout: () => out, stderr: () => err, exit };
 }
@@ -143,12 +146,24 @@ describe('nsgi serve', () => {
   const failures: Array<[string[], number, RegExp]> = [
     [['serve', 'nope/missing.ts'], 1, /cannot find the app file "nope\/missing\.ts"/],
     [['serve', 'test/fixtures/apps/named.js:nothing'], 1, /has no export named "nothing"; it exports: handler, helper/],
-    [['serve', 'test/fixtures/apps/no-app.mjs'], 1, /exports neither "app" nor a default export; name the one to serve, e\.g\. nsgi serve test\/fixtures\/apps\/no-app\.mjs:first/],
-    [['serve', 'test/fixtures/apps/not-an-app.mjs'], 1, /export "app" of .*: a number is not an nsgi app: give a function/],
+    [
+      ['serve', 'test/fixtures/apps/no-app.mjs'],
+      1,
+      /exports neither "app" nor a default export; name the one to serve, e\.g\. nsgi serve test\/fixtures\/apps\/no-app\.mjs:first/,
+    ],
+    [
+      ['serve', 'test/fixtures/apps/not-an-app.mjs'],
+      1,
+      /export "app" of .*: a number is not an nsgi app: give a function/,
+    ],
     [['serve', 'test/fixtures/apps/broken.mjs'], 1, /failed to load "test\/fixtures\/apps\/broken\.mjs": SyntaxError/],
     [['serve', 'package.json'], 1, /must end in \.ts, \.mts, \.js or \.mjs/],
     [['serve', 'examples/v1.ts', '--server', 'apache'], 2, /--server must be one of raw, node, express, fastify/],
-    [['serve', 'examples/v1.ts', '--workers', '0'], 2, /--workers must be a whole number of processes from 1 to 1024, got 0/],
+    [
+      ['serve', 'examples/v1.ts', '--workers', '0'],
+      2,
+      /--workers must be a whole number of processes from 1 to 1024, got 0/,
+    ],
     [['serve', 'nope/missing.ts', '--workers', '2'], 1, /cannot find the app file "nope\/missing\.ts"/],
     [['serve', 'examples/v1.ts', '--port', 'http'], 2, /--port must be a whole number/],
     [['serve', 'examples/v1.ts', '--mount', 'app/'], 2, /--mount must be a path that starts with '\/'/],
@@ -203,7 +218,11 @@ describe('nsgi serve', () => {
         if (after.size === 2 && !after.has(victim)) break;
       }
       assert.ok(!after.has(victim), 'the killed worker no longer answers');
-      assert.equal(after.size, 2, `a replacement worker serves beside the survivor (last failure: ${String((failure as Error)?.cause ?? failure)}; stderr: ${s.stderr()})`);
+      assert.equal(
+        after.size,
+        2,
+        `a replacement worker serves beside the survivor (last failure: ${String((failure as Error)?.cause ?? failure)}; stderr: ${s.stderr()})`,
+      );
       assert.match(s.stderr(), new RegExp(`worker ${victim} died \\(SIGKILL\\); starting a new one`));
     } finally {
       assert.equal(await stop(s), 0);

@@ -15,7 +15,12 @@ function recorder() {
   const app: App = (environ, sr) => {
     seen.push(environ);
     sr('200 OK', [['Content-Type', 'text/plain']]);
-    return [Buffer.from(`${environ.SCRIPT_NAME}|${environ.PATH_INFO}|${environ.QUERY_STRING}|${environ.REQUEST_URI}`, 'latin1')];
+    return [
+      Buffer.from(
+        `${environ.SCRIPT_NAME}|${environ.PATH_INFO}|${environ.QUERY_STRING}|${environ.REQUEST_URI}`,
+        'latin1',
+      ),
+    ];
   };
   return { app, seen };
 }
@@ -23,7 +28,10 @@ function recorder() {
 /** Echoes the request body and its CONTENT_LENGTH. */
 const echo: App = async (environ, sr) => {
   const body = await environ['wsgi.input'].read();
-  sr('200 OK', [['Content-Type', 'application/octet-stream'], ['X-Content-Length', environ.CONTENT_LENGTH ?? '-']]);
+  sr('200 OK', [
+    ['Content-Type', 'application/octet-stream'],
+    ['X-Content-Length', environ.CONTENT_LENGTH ?? '-'],
+  ]);
   return [body];
 };
 
@@ -60,9 +68,15 @@ describe('Express adapter', () => {
       next();
     });
     web.use('/api', outer);
-    assert.equal((await request(web).get('/api/v1/app/users?id=7').expect(200)).text, '/api/v1/app|/users|id=7|/api/v1/app/users?id=7');
+    assert.equal(
+      (await request(web).get('/api/v1/app/users?id=7').expect(200)).text,
+      '/api/v1/app|/users|id=7|/api/v1/app/users?id=7',
+    );
     assert.equal((await request(web).get('/api/v1/app').expect(200)).text, '/api/v1/app|||/api/v1/app');
-    assert.equal((await request(web).get('/old/users?id=8').expect(200)).text, '/api/v1/app|/users|id=8|/old/users?id=8');
+    assert.equal(
+      (await request(web).get('/old/users?id=8').expect(200)).text,
+      '/api/v1/app|/users|id=8|/old/users?id=8',
+    );
   });
 
   it('never reads or writes req.query', async () => {
@@ -92,10 +106,18 @@ describe('Express adapter', () => {
 
     it('is replayed byte for byte from the rawBody a verify hook kept, or from express.raw()/express.text()', async () => {
       const web = express();
-      web.use('/json', express.json({ verify: (req, _res, buf) => ((req as { rawBody?: Buffer }).rawBody = buf) }), toExpress(echo));
+      web.use(
+        '/json',
+        express.json({ verify: (req, _res, buf) => ((req as { rawBody?: Buffer }).rawBody = buf) }),
+        toExpress(echo),
+      );
       web.use('/raw', express.raw({ type: '*/*' }), toExpress(echo));
       web.use('/text', express.text(), toExpress(echo));
-      for (const [path, type] of [['/json', 'application/json'], ['/raw', 'application/octet-stream'], ['/text', 'text/plain; charset=utf-8']] as const) {
+      for (const [path, type] of [
+        ['/json', 'application/json'],
+        ['/raw', 'application/octet-stream'],
+        ['/text', 'text/plain; charset=utf-8'],
+      ] as const) {
         const res = await request(web).post(path).set('Content-Type', type).send(payload).expect(200);
         assert.equal((res.body as Buffer).toString(), payload, path);
         assert.equal(res.headers['x-content-length'], String(Buffer.byteLength(payload)), path);

@@ -19,10 +19,12 @@ const echo: App = async (environ, sr) => {
   return [body];
 };
 
-const hello = (text: string): App => (_env, sr) => {
-  sr('200 OK', [['Content-Type', 'text/plain']]);
-  return [Buffer.from(text)];
-};
+const hello =
+  (text: string): App =>
+  (_env, sr) => {
+    sr('200 OK', [['Content-Type', 'text/plain']]);
+    return [Buffer.from(text)];
+  };
 
 async function withFastify(
   setup: (f: FastifyInstance) => PromiseLike<unknown> | void,
@@ -45,13 +47,22 @@ describe('Fastify plugin', () => {
     await withFastify(
       (f) => f.register(nsgiPlugin, { app: echo, prefix: '/legacy' }),
       async (f) => {
-        const injected = await f.inject({ method: 'POST', url: '/legacy/items', headers: { 'content-type': 'application/json' }, payload: json });
+        const injected = await f.inject({
+          method: 'POST',
+          url: '/legacy/items',
+          headers: { 'content-type': 'application/json' },
+          payload: json,
+        });
         assert.equal(injected.statusCode, 200);
         assert.equal(injected.body, json);
         assert.equal(injected.headers['x-script-name'], '/legacy');
         assert.equal(injected.headers['x-path-info'], '/items');
         assert.equal(injected.headers['x-content-type'], 'application/json');
-        const res = await request(f.server).post('/legacy').set('Content-Type', 'application/json').send(json).expect(200);
+        const res = await request(f.server)
+          .post('/legacy')
+          .set('Content-Type', 'application/json')
+          .send(json)
+          .expect(200);
         assert.equal((res.body as Buffer).toString(), json);
         assert.equal(res.headers['x-path-info'], '');
       },
@@ -133,7 +144,11 @@ describe('Fastify plugin', () => {
             socket.on('data', (c: Buffer) => chunks.push(c));
             await new Promise((resolve) => socket.once('close', resolve));
             const text = Buffer.concat(chunks).toString('latin1');
-            assert.equal(text.match(/^HTTP\/1\.1 /gm)?.length, 1, `one response to Transfer-Encoding: ${te} (hijack: ${hijack}):\n${text}`);
+            assert.equal(
+              text.match(/^HTTP\/1\.1 /gm)?.length,
+              1,
+              `one response to Transfer-Encoding: ${te} (hijack: ${hijack}):\n${text}`,
+            );
             assert.match(text, /^HTTP\/1\.1 400 /);
           }
         },
@@ -154,7 +169,10 @@ describe('Fastify plugin', () => {
         await request(f.server).get('/two/deep/path?q=1').expect(200, 'two');
         await request(f.server).get('/one-more').expect(200, 'fastify route');
         // The plugin's pass-through body parser is scoped to it: JSON is still parsed elsewhere.
-        await request(f.server).post('/api/echo').send({ a: 1 }).expect(200, { got: { a: 1 } });
+        await request(f.server)
+          .post('/api/echo')
+          .send({ a: 1 })
+          .expect(200, { got: { a: 1 } });
         await request(f.server).get('/three').expect(404);
       },
     );
@@ -164,7 +182,10 @@ describe('Fastify plugin', () => {
     let closed = 0;
     let pulled = 0;
     const app: App = (_env, sr) => {
-      sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '5']]);
+      sr('200 OK', [
+        ['Content-Type', 'text/plain'],
+        ['Content-Length', '5'],
+      ]);
       return {
         *[Symbol.iterator]() {
           pulled++;
@@ -205,7 +226,7 @@ describe('Fastify plugin', () => {
         assert.equal((reason as { code?: string }).code, 'FST_ERR_HANDLER_TIMEOUT');
         assert.equal(closed, 1);
       },
-      { handlerTimeout: 100 } as FastifyServerOptions,
+      { handlerTimeout: 100 },
     );
   });
 
@@ -250,7 +271,9 @@ describe('Fastify plugin', () => {
       throw boom;
     };
     const logged: string[] = [];
-    const fastify = Fastify({ logger: { level: 'error', stream: { write: (line: string) => void logged.push(line) } } });
+    const fastify = Fastify({
+      logger: { level: 'error', stream: { write: (line: string) => void logged.push(line) } },
+    });
     try {
       let handled: unknown;
       fastify.setErrorHandler((err, _req, reply) => {
@@ -268,7 +291,10 @@ describe('Fastify plugin', () => {
       assert.equal(plain.statusCode, 500);
       assert.equal(plain.body, 'Internal Server Error\n');
       const records = logged.map((l) => JSON.parse(l) as { level: number; msg: string; reqId?: string });
-      assert.ok(records.some((r) => r.level === 50 && r.msg === 'about to fail' && r.reqId !== undefined), JSON.stringify(records));
+      assert.ok(
+        records.some((r) => r.level === 50 && r.msg === 'about to fail' && r.reqId !== undefined),
+        JSON.stringify(records),
+      );
       assert.ok(records.some((r) => r.level === 50 && /error in app/.test(r.msg) && /boom/.test(r.msg)));
     } finally {
       await fastify.close();
@@ -301,7 +327,10 @@ describe('Fastify plugin', () => {
       await fastify.ready();
       assert.equal((await fastify.inject({ method: 'POST', url: '/small/', payload: 'x'.repeat(11) })).statusCode, 413);
       assert.equal((await fastify.inject({ method: 'POST', url: '/small/', payload: 'x'.repeat(10) })).statusCode, 200);
-      assert.equal((await fastify.inject({ method: 'POST', url: '/big/', payload: 'x'.repeat(50) })).body, 'x'.repeat(50));
+      assert.equal(
+        (await fastify.inject({ method: 'POST', url: '/big/', payload: 'x'.repeat(50) })).body,
+        'x'.repeat(50),
+      );
     } finally {
       await fastify.close();
     }
@@ -311,7 +340,10 @@ describe('Fastify plugin', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{}, /nsgiPlugin: undefined is not an nsgi app: give a function/],
       [{ app: hello('x'), hijack: true, forwardErrors: true }, /nsgiPlugin: forwardErrors .* hijacked reply/],
-      [{ app: hello('x'), prefix: '/x/' }, /nsgiPlugin: the plugin prefix must be a path that starts with '\/' and does not end with '\/'/],
+      [
+        { app: hello('x'), prefix: '/x/' },
+        /nsgiPlugin: the plugin prefix must be a path that starts with '\/' and does not end with '\/'/,
+      ],
       [{ app: hello('x'), maxBodySize: -1 }, /nsgiPlugin: maxBodySize must be a number >= 0/],
     ];
     for (const [options, message] of cases) {

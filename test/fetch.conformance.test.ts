@@ -9,7 +9,8 @@ import { conformanceSuite } from './conformance/suite.js';
 const cannot = {
   '7': "a Request's URL has no fragment, so REQUEST_URI cannot keep one",
   '26': 'node:http under @hono/node-server answers Expect: 100-continue itself, before the handler runs',
-  '31b': "@hono/node-server answers a Host it cannot make a URL of with its own 400 (keeping the connection) before a Request exists",
+  '31b':
+    '@hono/node-server answers a Host it cannot make a URL of with its own 400 (keeping the connection) before a Request exists',
   '32': "the host's own parser answers malformed Transfer-Encoding before a Request exists",
   '42': '@hono/node-server sends the standard reason phrase, not the Response statusText',
   '43': '@hono/node-server destroys the socket on a body stream error without flushing the chunks it was writing',

@@ -31,16 +31,23 @@ const STATIC = fileURLToPath(new URL('./fixtures/static/', import.meta.url));
 const b = (s: string) => Buffer.from(s);
 
 /** GETs `path` with `headers` and returns the status, headers and undecoded body bytes. */
-async function rawGet(server: http.Server, path: string, headers: Record<string, string>): Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }> {
+async function rawGet(
+  server: http.Server,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     return await new Promise((resolve, reject) => {
       http
-        .get({ host: '127.0.0.1', port: (server.address() as { port: number }).port, path, headers, agent: false }, (res) => {
-          const parts: Buffer[] = [];
-          res.on('data', (c: Buffer) => parts.push(c));
-          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
-        })
+        .get(
+          { host: '127.0.0.1', port: (server.address() as { port: number }).port, path, headers, agent: false },
+          (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (c: Buffer) => parts.push(c));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+          },
+        )
         .on('error', reject);
     });
   } finally {
@@ -69,7 +76,18 @@ const text =
 
 const json: App = (environ, sr) => {
   sr('200 OK', [['Content-Type', 'application/json']]);
-  return [b(JSON.stringify({ route: environ['nsgi.route'] ?? null, addr: environ.REMOTE_ADDR, scheme: environ['wsgi.url_scheme'], host: environ.HTTP_HOST ?? null, script: environ.SCRIPT_NAME, original: environ['nsgi.proxy_original'] ?? null }))];
+  return [
+    b(
+      JSON.stringify({
+        route: environ['nsgi.route'] ?? null,
+        addr: environ.REMOTE_ADDR,
+        scheme: environ['wsgi.url_scheme'],
+        host: environ.HTTP_HOST ?? null,
+        script: environ.SCRIPT_NAME,
+        original: environ['nsgi.proxy_original'] ?? null,
+      }),
+    ),
+  ];
 };
 
 for (const { name, server } of HOSTS) {
@@ -82,7 +100,10 @@ for (const { name, server } of HOSTS) {
       function lazy(_e: Environ, sr: Parameters<App>[1]) {
         // Starts the response in its first iteration, as class-form apps do.
         return (function* () {
-          sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '4']]);
+          sr('200 OK', [
+            ['Content-Type', 'text/plain'],
+            ['Content-Length', '4'],
+          ]);
           yield b('lazy');
         })();
       }
@@ -122,7 +143,13 @@ for (const { name, server } of HOSTS) {
         .set('X-Forwarded-Host', 'example.com')
         .set('X-Forwarded-Prefix', '/app')
         .expect(200);
-      const seen = res.body as { addr: string; scheme: string; host: string; script: string; original: { REMOTE_ADDR: string; 'wsgi.url_scheme': string } };
+      const seen = res.body as {
+        addr: string;
+        scheme: string;
+        host: string;
+        script: string;
+        original: { REMOTE_ADDR: string; 'wsgi.url_scheme': string };
+      };
       assert.equal(seen.addr, '203.0.113.5');
       assert.equal(seen.scheme, 'https');
       assert.equal(seen.host, 'example.com');
@@ -167,9 +194,16 @@ for (const { name, server } of HOSTS) {
       const common = checked((inner) => accessLog(inner, { stream }), text('hello'));
       await request(server(common.app)).get('/path?q=1').expect(200);
       await sleep(20);
-      assert.match(lines[0]!, /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/path\?q=1 HTTP\/1\.1" 200 5 [\d.]+ms\n$/);
+      assert.match(
+        lines[0]!,
+        /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/path\?q=1 HTTP\/1\.1" 200 5 [\d.]+ms\n$/,
+      );
       const combined = checked((inner) => accessLog(inner, { stream, format: 'combined' }), text('hello'));
-      await request(server(combined.app)).get('/').set('Referer', 'http://r/').set('User-Agent', 'agent "x"').expect(200);
+      await request(server(combined.app))
+        .get('/')
+        .set('Referer', 'http://r/')
+        .set('User-Agent', 'agent "x"')
+        .expect(200);
       await sleep(20);
       assert.match(lines[1]!, /" 200 5 "http:\/\/r\/" "agent \\x22x\\x22" [\d.]+ms\n$/);
       await clean([...common.found, ...combined.found]);
@@ -181,18 +215,29 @@ for (const { name, server } of HOSTS) {
       const hello = await request(s).get('/hello.txt').expect(200, 'hello static\n');
       assert.equal(hello.headers['content-type'], 'text/plain; charset=utf-8');
       assert.ok(hello.headers.etag && hello.headers['last-modified']);
-      await request(s).get('/hello.txt').set('If-None-Match', hello.headers.etag as string).expect(304);
+      await request(s).get('/hello.txt').set('If-None-Match', hello.headers.etag).expect(304);
       const part = await request(s).get('/hello.txt').set('Range', 'bytes=0-4').expect(206, 'hello');
       assert.equal(part.headers['content-range'], 'bytes 0-4/13');
       const bad = await request(s).get('/hello.txt').set('Range', 'bytes=100-200').expect(416);
       assert.equal(bad.headers['content-range'], 'bytes */13');
-      await request(s).get('/').expect(200, /index page/);
+      await request(s)
+        .get('/')
+        .expect(200, /index page/);
       await request(s).get('/sub/').expect(200, 'sub index\n');
-      assert.equal((await request(s).get('/data.json').expect(200)).headers['content-type'], 'application/json; charset=utf-8');
+      assert.equal(
+        (await request(s).get('/data.json').expect(200)).headers['content-type'],
+        'application/json; charset=utf-8',
+      );
       const head = await request(s).head('/big.txt').expect(200);
       assert.equal(head.headers['content-length'], '5000');
       await request(s).get('/big.txt').expect(200, 'z'.repeat(5000));
-      for (const path of ['/../package.json', '/%2e%2e/package.json', '/sub/..%2f..%2fpackage.json', '/outside-link', '/nope.txt']) {
+      for (const path of [
+        '/../package.json',
+        '/%2e%2e/package.json',
+        '/sub/..%2f..%2fpackage.json',
+        '/outside-link',
+        '/nope.txt',
+      ]) {
         await request(s).get(path).expect(200, 'fallback');
       }
       await clean(found);
@@ -213,13 +258,26 @@ for (const { name, server } of HOSTS) {
       assert.equal(none.headers['content-encoding'], undefined);
       assert.equal(none.text, big);
       const small: App = (_e, sr) => {
-        sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '2']]);
+        sr('200 OK', [
+          ['Content-Type', 'text/plain'],
+          ['Content-Length', '2'],
+        ]);
         return [b('hi')];
       };
       const tiny = checked((inner) => compress(inner), small);
-      assert.equal((await request(server(tiny.app)).get('/').set('Accept-Encoding', 'gzip').expect(200, 'hi')).headers['content-encoding'], undefined);
+      assert.equal(
+        (await request(server(tiny.app)).get('/').set('Accept-Encoding', 'gzip').expect(200, 'hi')).headers[
+          'content-encoding'
+        ],
+        undefined,
+      );
       const png = checked((inner) => compress(inner), text('x'.repeat(5000), 'image/png'));
-      assert.equal((await request(server(png.app)).get('/').set('Accept-Encoding', 'gzip').expect(200)).headers['content-encoding'], undefined);
+      assert.equal(
+        (await request(server(png.app)).get('/').set('Accept-Encoding', 'gzip').expect(200)).headers[
+          'content-encoding'
+        ],
+        undefined,
+      );
       await clean([...gz.found, ...tiny.found, ...png.found]);
     });
   });
@@ -251,7 +309,10 @@ describe('middleware: streaming and composition', () => {
     const head = Buffer.concat(got).toString('latin1');
     assert.match(head, /Content-Encoding: gzip/i);
     const afterHead = Buffer.concat(got).length - (head.indexOf('\r\n\r\n') + 4);
-    assert.ok(afterHead > 10, `compressed bytes of the first chunk arrive before the app finishes (${afterHead} bytes)`);
+    assert.ok(
+      afterHead > 10,
+      `compressed bytes of the first chunk arrive before the app finishes (${afterHead} bytes)`,
+    );
     release();
     await sleep(50);
     sock.destroy();
@@ -300,15 +361,18 @@ describe('middleware: streaming and composition', () => {
       { allow: ['10.0.0.0/8', '2001:db8::/32'] },
     );
     const sr = () => async () => {};
-    for (const addr of ['::ffff:10.1.2.3', '2001:db8::1', '192.168.0.1', 'not an address']) app(env(addr), sr as never);
+    for (const addr of ['::ffff:10.1.2.3', '2001:db8::1', '192.168.0.1', 'not an address']) app(env(addr), sr);
     assert.equal(seen.length, 2);
   });
 
   it('proxyFix follows only trusted hops, and reads RFC 7239 Forwarded', () => {
     const run = (app: App, env: Record<string, string>) => {
       let seen!: Environ;
-      app({ REMOTE_ADDR: '10.0.0.2', 'wsgi.url_scheme': 'http', SCRIPT_NAME: '', ...env } as unknown as Environ, (() => async () => {}) as never);
-      return (seen = captured!), seen;
+      app(
+        { REMOTE_ADDR: '10.0.0.2', 'wsgi.url_scheme': 'http', SCRIPT_NAME: '', ...env } as unknown as Environ,
+        () => async () => {},
+      );
+      return ((seen = captured!), seen);
     };
     let captured: Environ | undefined;
     const capture: App = (e) => {
@@ -316,7 +380,10 @@ describe('middleware: streaming and composition', () => {
       return [];
     };
     const twoHops = proxyFix(capture, { trust: ['10.0.0.0/8'] });
-    let e = run(twoHops, { HTTP_X_FORWARDED_FOR: '198.51.100.7, 203.0.113.9, 10.0.0.1', HTTP_X_FORWARDED_PROTO: 'https, http, http' });
+    let e = run(twoHops, {
+      HTTP_X_FORWARDED_FOR: '198.51.100.7, 203.0.113.9, 10.0.0.1',
+      HTTP_X_FORWARDED_PROTO: 'https, http, http',
+    });
     assert.equal(e.REMOTE_ADDR, '203.0.113.9', 'the first untrusted hop from the server is the client');
     assert.equal(e['wsgi.url_scheme'], 'http');
     const counted = proxyFix(capture, { trust: 1 });

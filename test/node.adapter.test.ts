@@ -130,7 +130,10 @@ describe('node adapter', () => {
 
   it('refuses malformed options with errors that name them', () => {
     const app = () => [];
-    assert.throws(() => toNodeListener(app, { trustProxy: 'garbage' }), /trustProxy: invalid IP address: garbage; give IP addresses, CIDR ranges/);
+    assert.throws(
+      () => toNodeListener(app, { trustProxy: 'garbage' }),
+      /trustProxy: invalid IP address: garbage; give IP addresses, CIDR ranges/,
+    );
     assert.throws(() => toNodeListener(app, { trustProxy: ['10.0.0.0/99'] }), /trustProxy: invalid range/);
     assert.throws(() => toNodeListener(app, { maxDrain: -1 }), /maxDrain must be a number of bytes >= 0/);
     assert.throws(() => toNodeListener(app, { maxBodySize: Number.NaN }), /maxBodySize must be a number >= 0/);
@@ -186,7 +189,10 @@ describe('node adapter', () => {
   it('passes deployer environ pairs and the underscore policy', async () => {
     const { app, seen } = recorder();
     const server = http.createServer(
-      toNodeListener(app, { environ: { 'myapp.config': 'x', 'nsgi.signal': 'not a signal' }, underscoreHeaders: 'refuse' }),
+      toNodeListener(app, {
+        environ: { 'myapp.config': 'x', 'nsgi.signal': 'not a signal' },
+        underscoreHeaders: 'refuse',
+      }),
     );
     await listen(server);
     try {

@@ -38,7 +38,13 @@ interface Seen {
   body: string;
 }
 
-const LIMITS = { maxRequestTarget: 200, maxHeaderSize: 2048, maxHeaderCount: 20, maxBodySize: 10_000, maxChunkExtension: 64 };
+const LIMITS = {
+  maxRequestTarget: 200,
+  maxHeaderSize: 2048,
+  maxHeaderCount: 20,
+  maxBodySize: 10_000,
+  maxChunkExtension: 64,
+};
 
 let server: NsgiServer;
 let port = 0;
@@ -70,17 +76,31 @@ interface Case {
   methods?: string[];
 }
 
-const ok = (name: string, send: string | string[], check?: (r: RawExchange) => void): Case => ({ name, send, status: [200], check });
-const refused = (name: string, send: string | string[], status: number): Case => ({ name, send, status: [status], closed: true });
+const ok = (name: string, send: string | string[], check?: (r: RawExchange) => void): Case => ({
+  name,
+  send,
+  status: [200],
+  check,
+});
+const refused = (name: string, send: string | string[], status: number): Case => ({
+  name,
+  send,
+  status: [status],
+  closed: true,
+});
 
 const cases: Case[] = [
   // Request line (RFC 9112 §3)
   ok('a plain GET', get(), (r) => assert.equal(seen(r).method, 'GET')),
   ok('one empty line before the request line is ignored', '\r\n' + get()),
   ok('several empty lines before the request line are ignored', '\r\n\r\n\r\n' + get()),
-  ok('methods are case-sensitive tokens, passed on unchanged', get().replace('GET', 'get'), (r) => assert.equal(seen(r).method, 'get')),
+  ok('methods are case-sensitive tokens, passed on unchanged', get().replace('GET', 'get'), (r) =>
+    assert.equal(seen(r).method, 'get'),
+  ),
   ok('an unregistered method token', get().replace('GET', 'PURGE'), (r) => assert.equal(seen(r).method, 'PURGE')),
-  ok('a method with punctuation tchars', get().replace('GET', 'M-SEARCH'), (r) => assert.equal(seen(r).method, 'M-SEARCH')),
+  ok('a method with punctuation tchars', get().replace('GET', 'M-SEARCH'), (r) =>
+    assert.equal(seen(r).method, 'M-SEARCH'),
+  ),
   {
     name: 'HTTP/1.0 without Host is served, then the connection closes',
     send: 'GET / HTTP/1.0\r\n\r\n',
@@ -95,7 +115,9 @@ const cases: Case[] = [
     closed: true,
     check: (r) => assert.equal(header(r.responses[0]!, 'connection'), 'keep-alive'),
   },
-  ok('a higher HTTP/1.x minor is served as HTTP/1.1', get().replace('HTTP/1.1', 'HTTP/1.2'), (r) => assert.equal(seen(r).protocol, 'HTTP/1.1')),
+  ok('a higher HTTP/1.x minor is served as HTTP/1.1', get().replace('HTTP/1.1', 'HTTP/1.2'), (r) =>
+    assert.equal(seen(r).protocol, 'HTTP/1.1'),
+  ),
   refused('HTTP/2.0 is a version this server does not speak', get().replace('HTTP/1.1', 'HTTP/2.0'), 505),
   refused('HTTP/0.9 as a version token', get().replace('HTTP/1.1', 'HTTP/0.9'), 505),
   refused('HTTP/3.0', get().replace('HTTP/1.1', 'HTTP/3.0'), 505),
@@ -138,7 +160,9 @@ const cases: Case[] = [
   }),
   refused('absolute-form with a scheme other than http(s)', get('ftp://example.com/x'), 400),
   ok('a fragment is passed on and left out of PATH_INFO', get('/a#frag'), (r) => assert.equal(seen(r).path, '/a')),
-  ok('quotes and bars in the target are passed on unchanged', get('/"a"|b'), (r) => assert.equal(seen(r).uri, '/"a"|b')),
+  ok('quotes and bars in the target are passed on unchanged', get('/"a"|b'), (r) =>
+    assert.equal(seen(r).uri, '/"a"|b'),
+  ),
   ok('percent-escapes are not decoded in REQUEST_URI', get('/a%2Fb%zz'), (r) => assert.equal(seen(r).uri, '/a%2Fb%zz')),
   ok('a target of exactly the limit', get('/' + 'a'.repeat(199))),
   refused('a target one byte over the limit', get('/' + 'a'.repeat(200)), 414),
@@ -158,7 +182,9 @@ const cases: Case[] = [
   refused('absolute-form without Host on HTTP/1.1', 'GET http://h/ HTTP/1.1\r\n\r\n', 400),
   ok('an empty Host', 'GET / HTTP/1.1\r\nHost:\r\n\r\n'),
   ok('a Host with an empty port', 'GET / HTTP/1.1\r\nHost: h:\r\n\r\n', (r) => assert.equal(seen(r).host, 'h:')),
-  ok('an IPv6 literal Host', 'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n', (r) => assert.equal(seen(r).host, '[::1]:8080')),
+  ok('an IPv6 literal Host', 'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n', (r) =>
+    assert.equal(seen(r).host, '[::1]:8080'),
+  ),
 
   // Header fields (RFC 9112 §5, RFC 9110 §5.5)
   refused('a space between field name and colon', get('/', 'X-A : 1\r\n'), 400),
@@ -174,12 +200,19 @@ const cases: Case[] = [
   refused('a DEL in a field value', get('/', 'X-A: a\x7fb\r\n'), 400),
   refused('a non-ASCII byte in a field name', get('/', 'X-\xe9: 1\r\n'), 400),
   ok('obs-text in a field value is passed on byte for byte', get('/', 'X-A: caf\xe9\r\n'), (r) =>
-    assert.deepEqual(seen(r).headers[1], ['X-A', 'caf\xe9'])),
+    assert.deepEqual(seen(r).headers[1], ['X-A', 'caf\xe9']),
+  ),
   ok('whitespace around a field value is removed, inside it kept', get('/', 'X-A: \t a  b \t \r\n'), (r) =>
-    assert.deepEqual(seen(r).headers[1], ['X-A', 'a  b'])),
+    assert.deepEqual(seen(r).headers[1], ['X-A', 'a  b']),
+  ),
   ok('an empty field value', get('/', 'X-A:\r\n'), (r) => assert.deepEqual(seen(r).headers[1], ['X-A', ''])),
   ok('repeated fields are kept in order', get('/', 'X-A: 1\r\nX-B: 2\r\nX-A: 3\r\n'), (r) =>
-    assert.deepEqual(seen(r).headers.slice(1), [['X-A', '1'], ['X-B', '2'], ['X-A', '3']])),
+    assert.deepEqual(seen(r).headers.slice(1), [
+      ['X-A', '1'],
+      ['X-B', '2'],
+      ['X-A', '3'],
+    ]),
+  ),
   {
     name: 'Content_Length is an ordinary field, never framing',
     send: get('/', 'Content_Length: 5\r\n') + get('/second'),
@@ -197,9 +230,15 @@ const cases: Case[] = [
   // Content-Length (RFC 9112 §6.3)
   ok('a Content-Length body', post('Content-Length: 5\r\n', 'hello'), (r) => assert.equal(seen(r).body, 'hello')),
   ok('Content-Length: 0', post('Content-Length: 0\r\n', ''), (r) => assert.equal(seen(r).body, '')),
-  ok('leading zeros in Content-Length are decimal', post('Content-Length: 0005\r\n', 'hello'), (r) => assert.equal(seen(r).body, 'hello')),
-  ok('a tab around the Content-Length value', post('Content-Length:\t5\t\r\n', 'hello'), (r) => assert.equal(seen(r).body, 'hello')),
-  ok('a GET body is framed like any other', get('/', 'Content-Length: 3\r\n') + 'abc', (r) => assert.equal(seen(r).body, 'abc')),
+  ok('leading zeros in Content-Length are decimal', post('Content-Length: 0005\r\n', 'hello'), (r) =>
+    assert.equal(seen(r).body, 'hello'),
+  ),
+  ok('a tab around the Content-Length value', post('Content-Length:\t5\t\r\n', 'hello'), (r) =>
+    assert.equal(seen(r).body, 'hello'),
+  ),
+  ok('a GET body is framed like any other', get('/', 'Content-Length: 3\r\n') + 'abc', (r) =>
+    assert.equal(seen(r).body, 'abc'),
+  ),
   refused('Content-Length: +5', post('Content-Length: +5\r\n', 'hello'), 400),
   refused('Content-Length: -1', post('Content-Length: -1\r\n', ''), 400),
   refused('Content-Length: 0x5', post('Content-Length: 0x5\r\n', 'hello'), 400),
@@ -214,37 +253,72 @@ const cases: Case[] = [
   refused('a Content-Length over the body limit', post('Content-Length: 10001\r\n', ''), 413),
 
   // Transfer-Encoding (RFC 9112 §6.1, §6.3)
-  ok('a chunked body', chunked('5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, 'hello world')),
-  ok("'Chunked' is case-insensitive", post('Transfer-Encoding: Chunked\r\n', '3\r\nabc\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
-  ok("empty list elements are ignored (',chunked')", post('Transfer-Encoding: ,chunked\r\n', '3\r\nabc\r\n0\r\n\r\n'), (r) =>
-    assert.equal(seen(r).body, 'abc')),
-  refused('Transfer-Encoding with Content-Length', post('Transfer-Encoding: chunked\r\nContent-Length: 3\r\n', '3\r\nabc\r\n0\r\n\r\n'), 400),
-  refused('Content-Length with Transfer-Encoding (other order)', post('Content-Length: 3\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'), 400),
+  ok('a chunked body', chunked('5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, 'hello world'),
+  ),
+  ok("'Chunked' is case-insensitive", post('Transfer-Encoding: Chunked\r\n', '3\r\nabc\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, 'abc'),
+  ),
+  ok(
+    "empty list elements are ignored (',chunked')",
+    post('Transfer-Encoding: ,chunked\r\n', '3\r\nabc\r\n0\r\n\r\n'),
+    (r) => assert.equal(seen(r).body, 'abc'),
+  ),
+  refused(
+    'Transfer-Encoding with Content-Length',
+    post('Transfer-Encoding: chunked\r\nContent-Length: 3\r\n', '3\r\nabc\r\n0\r\n\r\n'),
+    400,
+  ),
+  refused(
+    'Content-Length with Transfer-Encoding (other order)',
+    post('Content-Length: 3\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'),
+    400,
+  ),
   refused('Transfer-Encoding on HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400),
   refused('a coding without chunked', post('Transfer-Encoding: gzip\r\n', 'abc'), 400),
   refused('chunked not last', post('Transfer-Encoding: chunked, gzip\r\n', '0\r\n\r\n'), 400),
   refused('an unsupported coding before chunked', post('Transfer-Encoding: gzip, chunked\r\n', '0\r\n\r\n'), 501),
   refused('identity before chunked', post('Transfer-Encoding: identity, chunked\r\n', '0\r\n\r\n'), 501),
   refused('chunked twice in one line', post('Transfer-Encoding: chunked, chunked\r\n', '0\r\n\r\n'), 400),
-  refused('chunked in two lines', post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'), 400),
+  refused(
+    'chunked in two lines',
+    post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'),
+    400,
+  ),
   refused('an empty Transfer-Encoding', post('Transfer-Encoding:\r\n', ''), 400),
   refused('chunked with a parameter', post('Transfer-Encoding: chunked;x=y\r\n', '0\r\n\r\n'), 400),
   refused("'xchunked'", post('Transfer-Encoding: xchunked\r\n', '0\r\n\r\n'), 400),
 
   // Chunked syntax (RFC 9112 §7.1)
-  ok('upper-case hex chunk sizes', chunked('A\r\n0123456789\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, '0123456789')),
+  ok('upper-case hex chunk sizes', chunked('A\r\n0123456789\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, '0123456789'),
+  ),
   ok('leading zeros in a chunk size', chunked('0003\r\nabc\r\n000\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
-  ok('a chunk extension without a value', chunked('3;ext\r\nabc\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
-  ok('a chunk extension with a token value', chunked('3;a=b\r\nabc\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
-  ok('a quoted chunk extension with an escape', chunked('3;a="b \\" c"\r\nabc\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
-  ok('several chunk extensions', chunked('3;a=b;c;d="e"\r\nabc\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
-  ok('whitespace around ; and = in chunk extensions', chunked('3 ; a = b ;c\r\nabc\r\n0\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
+  ok('a chunk extension without a value', chunked('3;ext\r\nabc\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, 'abc'),
+  ),
+  ok('a chunk extension with a token value', chunked('3;a=b\r\nabc\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, 'abc'),
+  ),
+  ok('a quoted chunk extension with an escape', chunked('3;a="b \\" c"\r\nabc\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, 'abc'),
+  ),
+  ok('several chunk extensions', chunked('3;a=b;c;d="e"\r\nabc\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, 'abc'),
+  ),
+  ok('whitespace around ; and = in chunk extensions', chunked('3 ; a = b ;c\r\nabc\r\n0\r\n\r\n'), (r) =>
+    assert.equal(seen(r).body, 'abc'),
+  ),
   ok('an extension on the last chunk', chunked('3\r\nabc\r\n0;done\r\n\r\n'), (r) => assert.equal(seen(r).body, 'abc')),
-  ok('trailer fields are accepted and not merged into the headers', chunked('3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n'), (r) => {
-    const s = seen(r);
-    assert.equal(s.body, 'abc');
-    assert.ok(!s.headers.some(([n]) => n === 'X-Checksum'));
-  }),
+  ok(
+    'trailer fields are accepted and not merged into the headers',
+    chunked('3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n'),
+    (r) => {
+      const s = seen(r);
+      assert.equal(s.body, 'abc');
+      assert.ok(!s.headers.some(([n]) => n === 'X-Checksum'));
+    },
+  ),
   refused('a 0x chunk size', chunked('0x3\r\nabc\r\n0\r\n\r\n'), 400),
   refused('a negative chunk size', chunked('-3\r\nabc\r\n0\r\n\r\n'), 400),
   refused('a space before a chunk size', chunked(' 3\r\nabc\r\n0\r\n\r\n'), 400),
@@ -259,7 +333,11 @@ const cases: Case[] = [
   refused('anything but CRLF after chunk data', chunked('3\r\nabcXX0\r\n\r\n'), 400),
   refused('a bare LF after chunk data', chunked('3\r\nabc\n0\r\n\r\n'), 400),
   refused('a chunk size past 2^64', chunked('FFFFFFFFFFFFFFFFF\r\n'), 413),
-  refused('chunks adding up past the body limit', chunked(`1000\r\n${'a'.repeat(4096)}\r\n1000\r\n${'a'.repeat(4096)}\r\n1000\r\n`), 413),
+  refused(
+    'chunks adding up past the body limit',
+    chunked(`1000\r\n${'a'.repeat(4096)}\r\n1000\r\n${'a'.repeat(4096)}\r\n1000\r\n`),
+    413,
+  ),
   refused('chunk extensions past their limit', chunked(`3;${'x'.repeat(100)}\r\nabc\r\n0\r\n\r\n`), 413),
   refused('Content-Length in a trailer', chunked('3\r\nabc\r\n0\r\nContent-Length: 3\r\n\r\n'), 400),
   refused('Transfer-Encoding in a trailer', chunked('3\r\nabc\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n'), 400),
@@ -268,8 +346,11 @@ const cases: Case[] = [
 
   // Expectations (RFC 9110 §10.1.1)
   refused('an unknown expectation', post('Content-Length: 3\r\nExpect: teapot\r\n', 'abc'), 417),
-  ok('100-continue on HTTP/1.0 is ignored', 'POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc', (r) =>
-    assert.ok(!r.text.includes('100 Continue'))),
+  ok(
+    '100-continue on HTTP/1.0 is ignored',
+    'POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc',
+    (r) => assert.ok(!r.text.includes('100 Continue')),
+  ),
 
   // Connections and pipelines (RFC 9112 §9)
   {
@@ -282,18 +363,31 @@ const cases: Case[] = [
       assert.equal(r.responses.length, 1);
     },
   },
-  { name: "'keep-alive, close' means close", send: get('/', 'Connection: keep-alive, close\r\n'), status: [200], closed: true },
+  {
+    name: "'keep-alive, close' means close",
+    send: get('/', 'Connection: keep-alive, close\r\n'),
+    status: [200],
+    closed: true,
+  },
   {
     name: 'three pipelined GETs are answered in order',
     send: get('/1') + get('/2') + get('/3'),
     status: [200, 200, 200],
-    check: (r) => assert.deepEqual([0, 1, 2].map((i) => seen(r, i).path), ['/1', '/2', '/3']),
+    check: (r) =>
+      assert.deepEqual(
+        [0, 1, 2].map((i) => seen(r, i).path),
+        ['/1', '/2', '/3'],
+      ),
   },
   {
     name: 'pipelined bodies of both framings between GETs',
     send: get('/1') + post('Content-Length: 2\r\n', 'ab') + get('/3') + chunked('1\r\nc\r\n0\r\n\r\n') + get('/5'),
     status: [200, 200, 200, 200, 200],
-    check: (r) => assert.deepEqual([0, 1, 2, 3, 4].map((i) => seen(r, i).body), ['', 'ab', '', 'c', '']),
+    check: (r) =>
+      assert.deepEqual(
+        [0, 1, 2, 3, 4].map((i) => seen(r, i).body),
+        ['', 'ab', '', 'c', ''],
+      ),
   },
   {
     name: 'Content-Length: 0 then another request: the second is not swallowed as body',
@@ -317,7 +411,12 @@ const cases: Case[] = [
     status: [200, 400],
     closed: true,
   },
-  { name: 'a malformed request then a valid one: only the 400', send: 'GET / HTTP/1.1\r\nHost : h\r\n\r\n' + get('/ok'), status: [400], closed: true },
+  {
+    name: 'a malformed request then a valid one: only the 400',
+    send: 'GET / HTTP/1.1\r\nHost : h\r\n\r\n' + get('/ok'),
+    status: [400],
+    closed: true,
+  },
   {
     name: 'a smuggled request inside a refused TE+CL body is never answered',
     send: post('Content-Length: 30\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n') + get('/smuggled'),
@@ -338,7 +437,12 @@ describe('raw server: request cases', () => {
     it(c.name, async () => {
       const methods = c.methods ?? c.status.map(() => 'GET');
       const closed = c.closed ?? c.status[c.status.length - 1]! >= 300;
-      const r = await rawRequest(port, c.send, { methods, expect: c.status.length, waitForClose: closed, timeout: closed ? 3000 : 2000 });
+      const r = await rawRequest(port, c.send, {
+        methods,
+        expect: c.status.length,
+        waitForClose: closed,
+        timeout: closed ? 3000 : 2000,
+      });
       assert.deepEqual(
         r.responses.filter((x) => x.status >= 200).map((x) => x.status),
         c.status,

@@ -18,7 +18,11 @@ import { connect, deferred, readUntil, sleep } from './helpers/raw-http.js';
 const fixtures = new URL('./fixtures/', import.meta.url);
 const quiet = { write() {} };
 
-async function withServer(app: App, options: ServeOptions, fn: (port: number, server: NsgiServer) => Promise<void>): Promise<void> {
+async function withServer(
+  app: App,
+  options: ServeOptions,
+  fn: (port: number, server: NsgiServer) => Promise<void>,
+): Promise<void> {
   const server = await serve(app, { errorLog: quiet, ...options, host: '127.0.0.1', port: 0 });
   try {
     await fn((server.address() as net.AddressInfo).port, server);
@@ -40,7 +44,7 @@ function closedAfter(sock: net.Socket): Promise<number> {
 
 describe('raw server: connections', () => {
   it('sends 100 Continue on the first read of wsgi.input, not before', async () => {
-    let reading = deferred();
+    const reading = deferred();
     const app: App = async (environ, startResponse) => {
       await sleep(100);
       reading.resolve();
@@ -132,7 +136,9 @@ describe('raw server: connections', () => {
         socks.push(...opened);
       }
       assert.equal(server.connections, 2000);
-      const allClosed = Promise.all(socks.map((s) => (s.destroyed ? Promise.resolve() : new Promise((r) => s.once('close', r)))));
+      const allClosed = Promise.all(
+        socks.map((s) => (s.destroyed ? Promise.resolve() : new Promise((r) => s.once('close', r)))),
+      );
       const start = Date.now();
       await server.close(5000);
       await allClosed;
@@ -333,9 +339,14 @@ describe('raw server: connections', () => {
           sock.write(body.subarray(off, off + 4096));
           await sleep(0);
         }
-        sock.end(`POST /${i} HTTP/1.1\r\nHost: h\r\nContent-Length: ${second.length}\r\nConnection: close\r\n\r\n${second.toString()}`);
+        sock.end(
+          `POST /${i} HTTP/1.1\r\nHost: h\r\nContent-Length: ${second.length}\r\nConnection: close\r\n\r\n${second.toString()}`,
+        );
         const all = await received;
-        const bodies = all.toString('latin1').split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).slice(1);
+        const bodies = all
+          .toString('latin1')
+          .split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/)
+          .slice(1);
         assert.equal(bodies.length, 2, `connection ${i}: two responses`);
         assert.ok(bodies[0] === body.toString('latin1'), `connection ${i}: the first body came back intact`);
         assert.equal(bodies[1], second.toString('latin1'), `connection ${i}: the held request was intact`);
@@ -393,9 +404,13 @@ describe('raw server: connections', () => {
 
   it('reports a refused request to onResponse with its request line when that was valid', async () => {
     const records: Array<[string, string, number]> = [];
-    const onResponse = (r: { method: string; target: string; status: number }) => void records.push([r.method, r.target, r.status]);
+    const onResponse = (r: { method: string; target: string; status: number }) =>
+      void records.push([r.method, r.target, r.status]);
     await withServer(hello, { onResponse }, async (port) => {
-      for (const bytes of ['POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n', 'GET  / HTTP/1.1\r\n\r\n']) {
+      for (const bytes of [
+        'POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n',
+        'GET  / HTTP/1.1\r\n\r\n',
+      ]) {
         const sock = await connect(port);
         const closed = closedAfter(sock);
         sock.resume();
@@ -403,7 +418,10 @@ describe('raw server: connections', () => {
         await closed;
       }
     });
-    assert.deepEqual(records, [['POST', '/x', 400], ['-', '-', 400]]);
+    assert.deepEqual(records, [
+      ['POST', '/x', 400],
+      ['-', '-', 400],
+    ]);
   });
 
   it('refuses options that cannot work, naming the fix', async () => {

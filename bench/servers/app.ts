@@ -40,7 +40,10 @@ export const app: App = (environ, startResponse) => {
       return upload(environ, startResponse);
     case '/download': {
       const bytes = Number(/^bytes=(\d+)$/.exec(environ.QUERY_STRING ?? '')?.[1] ?? 0);
-      startResponse('200 OK', [['Content-Type', 'application/octet-stream'], ['Content-Length', String(bytes)]]);
+      startResponse('200 OK', [
+        ['Content-Type', 'application/octet-stream'],
+        ['Content-Length', String(bytes)],
+      ]);
       return pieces(bytes);
     }
     default:

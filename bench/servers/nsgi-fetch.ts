@@ -4,6 +4,10 @@ import { serve } from '@hono/node-server';
 import { toFetchHandler } from '../../adapters/fetch.js';
 import { app } from './app.js';
 
-const server = serve({ fetch: toFetchHandler(app), port: Number(process.env.PORT ?? 0), hostname: '127.0.0.1' }) as unknown as Server;
+const server = serve({
+  fetch: toFetchHandler(app),
+  port: Number(process.env.PORT ?? 0),
+  hostname: '127.0.0.1',
+}) as unknown as Server;
 server.on('listening', () => process.stdout.write(`ready ${(server.address() as { port: number }).port}\n`));
 process.on('SIGTERM', () => process.exit(0));

@@ -24,7 +24,8 @@ export function parseAppSpec(spec: string): { file: string; exportName: string |
   const i = spec.lastIndexOf(':');
   if (i > 1 && !spec.slice(i + 1).includes('/') && !spec.slice(i + 1).includes('\\')) {
     const exportName = spec.slice(i + 1);
-    if (exportName === '') throw new CliError(`no export name after ':' in ${JSON.stringify(spec)}; write file.ts:exportName`, 2);
+    if (exportName === '')
+      throw new CliError(`no export name after ':' in ${JSON.stringify(spec)}; write file.ts:exportName`, 2);
     return { file: spec.slice(0, i), exportName };
   }
   return { file: spec, exportName: undefined };

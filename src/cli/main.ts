@@ -59,25 +59,31 @@ function parseServeArgs(argv: string[]): ServeArgs {
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1) {
-    throw new CliError(`${positionals.length === 0 ? 'missing the app file' : `unexpected arguments: ${positionals.slice(1).join(' ')}`}\n\n${USAGE}`, 2);
+    throw new CliError(
+      `${positionals.length === 0 ? 'missing the app file' : `unexpected arguments: ${positionals.slice(1).join(' ')}`}\n\n${USAGE}`,
+      2,
+    );
   }
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a whole number from 0 to 65535, got ${values.port}`, 2);
-  const server = values.server!;
-  if (!(server in SERVERS)) throw new CliError(`--server must be one of ${Object.keys(SERVERS).join(', ')}; got ${JSON.stringify(server)}`, 2);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`--port must be a whole number from 0 to 65535, got ${values.port}`, 2);
+  const server = values.server;
+  if (!(server in SERVERS))
+    throw new CliError(`--server must be one of ${Object.keys(SERVERS).join(', ')}; got ${JSON.stringify(server)}`, 2);
   const shutdownTimeout = Number(values['shutdown-timeout']);
-  if (!(shutdownTimeout >= 0)) throw new CliError(`--shutdown-timeout must be a number of seconds, got ${values['shutdown-timeout']}`, 2);
+  if (!(shutdownTimeout >= 0))
+    throw new CliError(`--shutdown-timeout must be a number of seconds, got ${values['shutdown-timeout']}`, 2);
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 1024) {
     throw new CliError(`--workers must be a whole number of processes from 1 to 1024, got ${values.workers}`, 2);
   }
-  let mount = values.mount!;
+  let mount = values.mount;
   try {
     mount = encodeScriptName(mount, '--mount') === undefined ? '' : mount;
   } catch (err) {
     throw new CliError((err as Error).message, 2);
   }
-  return { spec: positionals[0]!, host: values.host!, port, server, mount, accessLog, shutdownTimeout, workers };
+  return { spec: positionals[0]!, host: values.host, port, server, mount, accessLog, shutdownTimeout, workers };
 }
 
 async function serve(argv: string[]): Promise<void> {
@@ -166,7 +172,9 @@ function supervise(args: ServeArgs): void {
       process.stderr.write('nsgi: workers keep dying right after they start; giving up (see the errors above)\n');
       process.exit(1);
     }
-    process.stderr.write(`nsgi: worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}); starting a new one\n`);
+    process.stderr.write(
+      `nsgi: worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}); starting a new one\n`,
+    );
     fork();
   });
   const stop = (signal: NodeJS.Signals) => {
@@ -175,7 +183,9 @@ function supervise(args: ServeArgs): void {
       process.exit(1);
     }
     stopping = true;
-    process.stdout.write(`nsgi: ${signal} received, stopping ${started.size} workers (up to ${args.shutdownTimeout}s)\n`);
+    process.stdout.write(
+      `nsgi: ${signal} received, stopping ${started.size} workers (up to ${args.shutdownTimeout}s)\n`,
+    );
     for (const worker of started.keys()) worker.process.kill('SIGTERM');
   };
   process.on('SIGINT', stop);

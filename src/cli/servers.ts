@@ -27,8 +27,10 @@ export type ServerStarter = (app: AppLike, options: StartOptions) => Promise<Run
 
 /** The error of a failed listen, saying what to change. */
 function listenError(err: NodeJS.ErrnoException, options: StartOptions): CliError {
-  if (err.code === 'EADDRINUSE') return new CliError(`${options.host}:${options.port} is already in use; pick another port with --port`);
-  if (err.code === 'EACCES') return new CliError(`no permission to listen on ${options.host}:${options.port}; use a port above 1023`);
+  if (err.code === 'EADDRINUSE')
+    return new CliError(`${options.host}:${options.port} is already in use; pick another port with --port`);
+  if (err.code === 'EACCES')
+    return new CliError(`no permission to listen on ${options.host}:${options.port}; use a port above 1023`);
   return new CliError(`cannot listen on ${options.host}:${options.port}: ${err.message}`);
 }
 
@@ -63,7 +65,10 @@ async function peer<T>(name: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`'${name}'`)) {
+    if (
+      (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' &&
+      String((err as Error).message).includes(`'${name}'`)
+    ) {
       throw new CliError(`--server ${name} needs the ${name} package: npm install ${name}`, 2);
     }
     throw err;
@@ -72,7 +77,7 @@ async function peer<T>(name: string, load: () => Promise<T>): Promise<T> {
 
 const startNode: ServerStarter = async (app, options) => {
   const { createNodeServer } = await import('../../adapters/node.js');
-  return run(createNodeServer(app, { ...options, scriptName: options.mount }) as http.Server, options);
+  return run(createNodeServer(app, { ...options, scriptName: options.mount }), options);
 };
 
 const startExpress: ServerStarter = async (app, options) => {

@@ -27,6 +27,7 @@ export function clfDate(d: Date): string {
 
 /** Quotes and control bytes escaped, so a line stays one line whatever the client sent. */
 export function escapeField(s: string): string {
+  // eslint-disable-next-line no-control-regex -- control bytes are what it escapes
   return s.replace(/["\\\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
@@ -51,9 +52,12 @@ export function accessLog(app: AppLike, options: AccessLogOptions = {}): App {
       };
     };
     const line = () => {
-      const request = escapeField(`${environ.REQUEST_METHOD} ${String(environ.REQUEST_URI ?? environ.PATH_INFO)} ${environ.SERVER_PROTOCOL}`);
-      let text = `${String(environ.REMOTE_ADDR ?? '-')} - ${escapeField(String(environ.REMOTE_USER ?? '-'))} [${clfDate(when)}] "${request}" ${status} ${bytes === 0 ? '-' : bytes}`;
-      if (combined) text += ` "${escapeField(String(environ.HTTP_REFERER ?? '-'))}" "${escapeField(String(environ.HTTP_USER_AGENT ?? '-'))}"`;
+      const request = escapeField(
+        `${environ.REQUEST_METHOD} ${String(environ.REQUEST_URI ?? environ.PATH_INFO)} ${environ.SERVER_PROTOCOL}`,
+      );
+      let text = `${String(environ.REMOTE_ADDR ?? '-')} - ${escapeField(typeof environ.REMOTE_USER === 'string' ? environ.REMOTE_USER : '-')} [${clfDate(when)}] "${request}" ${status} ${bytes === 0 ? '-' : bytes}`;
+      if (combined)
+        text += ` "${escapeField(String(environ.HTTP_REFERER ?? '-'))}" "${escapeField(String(environ.HTTP_USER_AGENT ?? '-'))}"`;
       out.write(`${text} ${(performance.now() - start).toFixed(1)}ms\n`);
     };
     // A HEAD response sends no body, whatever the app returns.

@@ -5,9 +5,9 @@ import { isThenable } from '../thenable.js';
 
 export interface BodyWatch {
   /** Each chunk, as the server takes it. */
-  chunk?(chunk: Bytes): void;
+  chunk?: (chunk: Bytes) => void;
   /** Once, when the server closes the body (after the original's own close()). */
-  closed?(): void | PromiseLike<void>;
+  closed?: () => void | PromiseLike<void>;
 }
 
 /**
@@ -19,10 +19,10 @@ export function isBody(v: unknown): v is Body {
     v !== null &&
     (typeof v === 'object' || typeof v === 'function') &&
     !(v instanceof Uint8Array) &&
-    (typeof (v as Iterable<Bytes>)[Symbol.iterator] === 'function' || typeof (v as AsyncIterable<Bytes>)[Symbol.asyncIterator] === 'function')
+    (typeof (v as Iterable<Bytes>)[Symbol.iterator] === 'function' ||
+      typeof (v as AsyncIterable<Bytes>)[Symbol.asyncIterator] === 'function')
   );
 }
-
 
 /**
  * The same body, watched: chunks pass through unchanged and in the same blocks, sync stays sync and
@@ -56,7 +56,8 @@ export function watchBody(body: Body, watch: BodyWatch): Body {
         const it = (body as AsyncIterable<Bytes>)[Symbol.asyncIterator]();
         return {
           next: async () => pass(await it.next()),
-          return: async (v?: unknown) => (typeof it.return === 'function' ? it.return(v as Bytes) : { done: true as const, value: undefined }),
+          return: async (v?: unknown) =>
+            typeof it.return === 'function' ? it.return(v) : { done: true as const, value: undefined },
         };
       },
       close,
@@ -67,7 +68,8 @@ export function watchBody(body: Body, watch: BodyWatch): Body {
       const it = (body as Iterable<Bytes>)[Symbol.iterator]();
       return {
         next: () => pass(it.next()),
-        return: (v?: unknown) => (typeof it.return === 'function' ? it.return(v as Bytes) : { done: true as const, value: undefined }),
+        return: (v?: unknown) =>
+          typeof it.return === 'function' ? it.return(v) : { done: true as const, value: undefined },
       };
     },
     close,

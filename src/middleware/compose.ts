@@ -12,7 +12,8 @@ export type Wrap = (app: App) => App;
  */
 export function compose(...wraps: Wrap[]): (app: AppLike) => App {
   wraps.forEach((w, i) => {
-    if (typeof w !== 'function') throw new TypeError(`compose(): argument ${i} is ${typeof w}, not a function (app) => App`);
+    if (typeof w !== 'function')
+      throw new TypeError(`compose(): argument ${i} is ${typeof w}, not a function (app) => App`);
   });
   return (app) => wraps.reduceRight<App>((inner, wrap) => wrap(inner), toApp(app));
 }

@@ -47,34 +47,57 @@ export function compress(app: AppLike, options: CompressOptions = {}): App {
   const gzipLevel = options.gzipLevel ?? 6;
   const brotliQuality = options.brotliQuality ?? 4;
   // Checked here: zlib would refuse them only on the first compressed response.
-  if (!(threshold >= 0)) throw new RangeError(`compress: threshold must be a number of bytes >= 0, got ${String(options.threshold)}`);
-  if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) throw new RangeError(`compress: gzipLevel must be an integer from 1 to 9, got ${String(options.gzipLevel)}`);
+  if (!(threshold >= 0))
+    throw new RangeError(`compress: threshold must be a number of bytes >= 0, got ${String(options.threshold)}`);
+  if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9)
+    throw new RangeError(`compress: gzipLevel must be an integer from 1 to 9, got ${String(options.gzipLevel)}`);
   if (!Number.isInteger(brotliQuality) || brotliQuality < 0 || brotliQuality > 11) {
-    throw new RangeError(`compress: brotliQuality must be an integer from 0 to 11, got ${String(options.brotliQuality)}`);
+    throw new RangeError(
+      `compress: brotliQuality must be an integer from 0 to 11, got ${String(options.brotliQuality)}`,
+    );
   }
   return (environ, startResponse) => {
     let coding: Coding | undefined;
     const sr: StartResponse = (status, headers, excInfo) => {
       coding = undefined;
       // What the server must refuse is left for it to refuse, in its own words.
-      if (typeof status !== 'string' || !Array.isArray(headers) || !headers.every((h) => Array.isArray(h) && typeof h[0] === 'string')) {
+      if (
+        typeof status !== 'string' ||
+        !Array.isArray(headers) ||
+        !headers.every((h) => Array.isArray(h) && typeof h[0] === 'string')
+      ) {
         return startResponse(status, headers, excInfo);
       }
       const code = Number(status.slice(0, 3));
       const type = header(headers, 'content-type');
       const length = header(headers, 'content-length');
       const eligible =
-        code >= 200 && code !== 204 && code !== 304 && code !== 206 &&
-        type !== undefined && compressible(type.split(';')[0]!.trim()) === true &&
+        code >= 200 &&
+        code !== 204 &&
+        code !== 304 &&
+        code !== 206 &&
+        type !== undefined &&
+        compressible(type.split(';')[0]!.trim()) === true &&
         header(headers, 'content-encoding') === undefined &&
         !/\bno-transform\b/i.test(header(headers, 'cache-control') ?? '');
       if (!eligible) return startResponse(status, headers, excInfo);
       const vary = header(headers, 'vary');
       const out: ResponseHeaders = headers.filter(([n]) => n.toLowerCase() !== 'vary');
-      if (vary !== '*') out.push(['Vary', vary === undefined ? 'Accept-Encoding' : /\baccept-encoding\b/i.test(vary) ? vary : `${vary}, Accept-Encoding`]);
-      const chosen = new Negotiator({ headers: { 'accept-encoding': String(environ.HTTP_ACCEPT_ENCODING ?? '') } }).encoding(available) as Coding | undefined;
+      if (vary !== '*')
+        out.push([
+          'Vary',
+          vary === undefined
+            ? 'Accept-Encoding'
+            : /\baccept-encoding\b/i.test(vary)
+              ? vary
+              : `${vary}, Accept-Encoding`,
+        ]);
+      const chosen = new Negotiator({
+        headers: { 'accept-encoding': String(environ.HTTP_ACCEPT_ENCODING ?? '') },
+      }).encoding(available) as Coding | undefined;
       const small = length !== undefined && Number(length) < threshold;
-      if (chosen === undefined || small || environ.REQUEST_METHOD === 'HEAD') return startResponse(status, out, excInfo);
+      if (chosen === undefined || small || environ.REQUEST_METHOD === 'HEAD')
+        return startResponse(status, out, excInfo);
       coding = chosen;
       const encoded = out.filter(([n]) => n.toLowerCase() !== 'content-length');
       encoded.push(['Content-Encoding', chosen]);
@@ -108,7 +131,7 @@ export function compress(app: AppLike, options: CompressOptions = {}): App {
     };
 
     const wrap = (body: Body): Body => {
-      if ((coding === undefined && Array.isArray(body)) || !isBody(body)) return body;
+      if (!isBody(body) || (coding === undefined && Array.isArray(body))) return body as Body;
       return closable(
         (async function* () {
           try {

@@ -38,11 +38,20 @@ export function errors(app: AppLike, options: ErrorsOptions = {}): App {
   return (environ, startResponse) => {
     let sent = false;
     const fail = (err: unknown, sr: StartResponse): Bytes => {
-      environ['wsgi.errors'].write(`nsgi errors: ${environ.REQUEST_METHOD} ${String(environ.REQUEST_URI ?? environ.PATH_INFO)}: ${formatError(err)}\n`);
+      environ['wsgi.errors'].write(
+        `nsgi errors: ${environ.REQUEST_METHOD} ${String(environ.REQUEST_URI ?? environ.PATH_INFO)}: ${formatError(err)}\n`,
+      );
       // With excInfo, start_response replaces the stored headers, or re-throws once they are sent.
       if (sent) throw err;
       const { type, body } = page(environ, err, debug);
-      sr('500 Internal Server Error', [['Content-Type', type], ['Content-Length', String(body.length)]], err);
+      sr(
+        '500 Internal Server Error',
+        [
+          ['Content-Type', type],
+          ['Content-Length', String(body.length)],
+        ],
+        err,
+      );
       return environ.REQUEST_METHOD === 'HEAD' ? new Uint8Array(0) : body;
     };
     // Bytes sent through write() start the response as surely as body chunks do.
@@ -55,19 +64,21 @@ export function errors(app: AppLike, options: ErrorsOptions = {}): App {
     };
     const page500 = (err: unknown): Body => [fail(err, startResponse)];
     const pass = (body: Body): Body =>
-      !isBody(body) ? body : closable(
-        (async function* () {
-          try {
-            for await (const chunk of relay(body)) {
-              if (chunk.length > 0) sent = true;
-              yield chunk;
-            }
-          } catch (err) {
-            yield fail(err, startResponse);
-          }
-        })(),
-        body,
-      );
+      !isBody(body)
+        ? body
+        : closable(
+            (async function* () {
+              try {
+                for await (const chunk of relay(body)) {
+                  if (chunk.length > 0) sent = true;
+                  yield chunk;
+                }
+              } catch (err) {
+                yield fail(err, startResponse);
+              }
+            })(),
+            body,
+          );
     // The app runs now, as the server called it; only its body waits for the server to iterate.
     let result: Body | PromiseLike<Body>;
     try {

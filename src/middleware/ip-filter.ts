@@ -21,17 +21,21 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
 function parseRange(text: string, list: string): Range {
   try {
-    let range: Range = text.includes('/') ? ipaddr.parseCIDR(text) : (() => {
-      const addr = ipaddr.parse(text);
-      return [addr, addr.kind() === 'ipv4' ? 32 : 128] as Range;
-    })();
+    let range: Range = text.includes('/')
+      ? ipaddr.parseCIDR(text)
+      : (() => {
+          const addr = ipaddr.parse(text);
+          return [addr, addr.kind() === 'ipv4' ? 32 : 128] as Range;
+        })();
     // ::ffff:10.0.0.0/104 is the IPv4 range 10.0.0.0/8, which is how such clients are compared.
     if (range[0].kind() === 'ipv6' && (range[0] as ipaddr.IPv6).isIPv4MappedAddress() && range[1] >= 96) {
       range = [(range[0] as ipaddr.IPv6).toIPv4Address(), range[1] - 96];
     }
     return range;
   } catch {
-    throw new RangeError(`ipFilter: ${list} entry ${JSON.stringify(text)} is not an IP address or CIDR range (e.g. '10.0.0.0/8', '::1')`);
+    throw new RangeError(
+      `ipFilter: ${list} entry ${JSON.stringify(text)} is not an IP address or CIDR range (e.g. '10.0.0.0/8', '::1')`,
+    );
   }
 }
 
@@ -45,7 +49,9 @@ export const forbidden: App = plainText('403 Forbidden', 'Forbidden\n');
 export function ipFilter(app: AppLike, options: IpFilterOptions): App {
   const inner = toApp(app);
   if (options === null || typeof options !== 'object' || (options.allow === undefined && options.deny === undefined)) {
-    throw new TypeError("ipFilter(app, options): give an allow list, a deny list or both, e.g. { allow: ['127.0.0.1', '10.0.0.0/8'] }");
+    throw new TypeError(
+      "ipFilter(app, options): give an allow list, a deny list or both, e.g. { allow: ['127.0.0.1', '10.0.0.0/8'] }",
+    );
   }
   const allow = options.allow === undefined ? undefined : options.allow.map((t) => parseRange(t, 'allow'));
   const deny = (options.deny ?? []).map((t) => parseRange(t, 'deny'));
@@ -59,7 +65,8 @@ export function ipFilter(app: AppLike, options: IpFilterOptions): App {
       addr = undefined;
     }
     // No address (a unix socket) matches no list: refused where an allow list is given.
-    const ok = addr === undefined ? allow === undefined : (allow === undefined || matches(addr, allow)) && !matches(addr, deny);
+    const ok =
+      addr === undefined ? allow === undefined : (allow === undefined || matches(addr, allow)) && !matches(addr, deny);
     return ok ? inner(environ, startResponse) : refuse(environ, startResponse);
   };
 }

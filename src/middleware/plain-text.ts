@@ -7,7 +7,11 @@ import type { App, ResponseHeaders } from '../types.js';
 export function plainText(status: string, text: string, extra: ResponseHeaders = []): App {
   const body = Buffer.from(text);
   return (environ, startResponse) => {
-    startResponse(status, [['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(body.length)], ...extra]);
+    startResponse(status, [
+      ['Content-Type', 'text/plain; charset=utf-8'],
+      ['Content-Length', String(body.length)],
+      ...extra,
+    ]);
     return environ.REQUEST_METHOD === 'HEAD' ? [] : [body];
   };
 }

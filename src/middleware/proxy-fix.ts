@@ -62,7 +62,9 @@ function nodeAddress(node: string | undefined): string | undefined {
 export function proxyFix(app: AppLike, options: ProxyFixOptions): App {
   const inner = toApp(app);
   if (options === undefined || options.trust === undefined || (options.trust as unknown) === false) {
-    throw new TypeError("proxyFix: give trust: the proxies' addresses (e.g. 'loopback' or ['10.0.0.1']), or a hop count");
+    throw new TypeError(
+      "proxyFix: give trust: the proxies' addresses (e.g. 'loopback' or ['10.0.0.1']), or a hop count",
+    );
   }
   const trust = compileTrust(options.trust)!;
   const use = { for: true, proto: true, host: true, prefix: true, ...options.use };
@@ -99,7 +101,7 @@ export function proxyFix(app: AppLike, options: ProxyFixOptions): App {
     environ['nsgi.proxy_original'] = {
       REMOTE_ADDR: environ.REMOTE_ADDR,
       'wsgi.url_scheme': environ['wsgi.url_scheme'],
-      HTTP_HOST: environ.HTTP_HOST as string | undefined,
+      HTTP_HOST: environ.HTTP_HOST,
       SCRIPT_NAME: environ.SCRIPT_NAME,
     } satisfies ProxyOriginal;
     if (use.for) {
@@ -111,7 +113,8 @@ export function proxyFix(app: AppLike, options: ProxyFixOptions): App {
     const host = use.host ? pick(hosts) : undefined;
     if (host !== undefined && host !== '' && /^[A-Za-z0-9.\-_~%!$&'()*+;=:[\]]+$/.test(host)) environ.HTTP_HOST = host;
     const prefix = use.prefix ? pick(prefixes) : undefined;
-    if (prefix !== undefined && prefix.startsWith('/')) environ.SCRIPT_NAME = percentDecodeNative(prefix.replace(/\/+$/, '')) + environ.SCRIPT_NAME;
+    if (prefix !== undefined && prefix.startsWith('/'))
+      environ.SCRIPT_NAME = percentDecodeNative(prefix.replace(/\/+$/, '')) + environ.SCRIPT_NAME;
     return inner(environ, startResponse);
   };
 }

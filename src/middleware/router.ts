@@ -29,7 +29,6 @@ export interface RouterOptions {
   notFound?: AppLike | undefined;
 }
 
-
 interface Route {
   key: string;
   /** Methods this route serves; null for any. */
@@ -46,15 +45,20 @@ function parseRoute(key: string, app: AppLike): Route {
   const pattern = space === -1 ? key : key.slice(space + 1).trim();
   const methods = methodPart === '' || methodPart === '*' ? null : new Set(methodPart.split('|'));
   for (const m of methods ?? []) {
-    if (!TOKEN_RE.test(m)) throw new RangeError(`router: ${JSON.stringify(key)}: ${JSON.stringify(m)} is not a method; write routes as 'GET /path' or 'GET|POST /path'`);
+    if (!TOKEN_RE.test(m))
+      throw new RangeError(
+        `router: ${JSON.stringify(key)}: ${JSON.stringify(m)} is not a method; write routes as 'GET /path' or 'GET|POST /path'`,
+      );
   }
-  if (!pattern.startsWith('/')) throw new RangeError(`router: ${JSON.stringify(key)}: the path pattern must start with '/', e.g. 'GET /users/:id'`);
+  if (!pattern.startsWith('/'))
+    throw new RangeError(`router: ${JSON.stringify(key)}: the path pattern must start with '/', e.g. 'GET /users/:id'`);
   const segments = pattern.split('/').slice(1);
   const rest = segments[segments.length - 1] === '*';
   if (rest) segments.pop();
   segments.forEach((s, i) => {
     if (s === '*') throw new RangeError(`router: ${JSON.stringify(key)}: '*' may only be the last segment`);
-    if (s.startsWith(':') && s.length === 1) throw new RangeError(`router: ${JSON.stringify(key)}: parameter ${i + 1} has no name`);
+    if (s.startsWith(':') && s.length === 1)
+      throw new RangeError(`router: ${JSON.stringify(key)}: parameter ${i + 1} has no name`);
   });
   return { key, methods, segments, rest, app: toApp(app) };
 }
@@ -137,9 +141,8 @@ export function router(routes: Readonly<Record<string, AppLike>>, options: Route
     }
     if (allowed.size === 0) return fallback(environ, startResponse);
     if (allowed.has('GET')) allowed.add('HEAD');
-    return plainText('405 Method Not Allowed', `Method Not Allowed: ${method} is not allowed here\n`, [['Allow', [...allowed].sort().join(', ')]])(
-      environ,
-      startResponse,
-    );
+    return plainText('405 Method Not Allowed', `Method Not Allowed: ${method} is not allowed here\n`, [
+      ['Allow', [...allowed].sort().join(', ')],
+    ])(environ, startResponse);
   };
 }

@@ -83,16 +83,21 @@ export function staticFiles(root: string, options: StaticFilesOptions = {}): App
   const base = resolve(root);
   // A mistyped root would otherwise only show as every file being 404.
   if (!statSync(base, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new RangeError(`staticFiles: ${JSON.stringify(root)} (${base}) is not a directory; give the directory to serve`);
+    throw new RangeError(
+      `staticFiles: ${JSON.stringify(root)} (${base}) is not a directory; give the directory to serve`,
+    );
   }
   const index = options.index ?? 'index.html';
   const maxAge = options.maxAge ?? 0;
-  if (!(maxAge >= 0)) throw new RangeError(`staticFiles: maxAge must be a number of seconds >= 0, got ${String(options.maxAge)}`);
+  if (!(maxAge >= 0))
+    throw new RangeError(`staticFiles: maxAge must be a number of seconds >= 0, got ${String(options.maxAge)}`);
   const fallthrough = options.fallthrough === undefined ? notFound : toApp(options.fallthrough);
   const blockSize = options.blockSize ?? 64 * 1024;
   let realBase: Promise<string> | undefined;
 
-  const find = async (environ: Environ): Promise<{ path: string; size: number; mtime: Date; stats: Stats } | undefined> => {
+  const find = async (
+    environ: Environ,
+  ): Promise<{ path: string; size: number; mtime: Date; stats: Stats } | undefined> => {
     let path = localPath(base, environ.PATH_INFO || '/');
     if (path === undefined) return undefined;
     let info = await stat(path).catch(() => undefined);
@@ -126,26 +131,34 @@ export function staticFiles(root: string, options: StaticFilesOptions = {}): App
       ['Cache-Control', `public, max-age=${maxAge}`],
     ];
     const requestHeaders = {
-      'if-none-match': environ.HTTP_IF_NONE_MATCH as string | undefined,
-      'if-modified-since': environ.HTTP_IF_MODIFIED_SINCE as string | undefined,
-      'cache-control': environ.HTTP_CACHE_CONTROL as string | undefined,
+      'if-none-match': environ.HTTP_IF_NONE_MATCH,
+      'if-modified-since': environ.HTTP_IF_MODIFIED_SINCE,
+      'cache-control': environ.HTTP_CACHE_CONTROL,
     };
-    if ((requestHeaders['if-none-match'] || requestHeaders['if-modified-since']) && fresh(requestHeaders, { etag: tag, 'last-modified': modified })) {
-      startResponse('304 Not Modified', headers.filter(([n]) => n !== 'Content-Type'));
+    if (
+      (requestHeaders['if-none-match'] || requestHeaders['if-modified-since']) &&
+      fresh(requestHeaders, { etag: tag, 'last-modified': modified })
+    ) {
+      startResponse(
+        '304 Not Modified',
+        headers.filter(([n]) => n !== 'Content-Type'),
+      );
       return [];
     }
 
     let start = 0;
     let length = file.size;
     let status = '200 OK';
-    const range = environ.HTTP_RANGE as string | undefined;
+    const range = environ.HTTP_RANGE;
     // If-Range: the range applies only to the version the client already has.
-    const ifRange = environ.HTTP_IF_RANGE as string | undefined;
+    const ifRange = environ.HTTP_IF_RANGE;
     const rangeValid = ifRange === undefined || ifRange === tag || ifRange === modified;
     if (range !== undefined && rangeValid) {
       const ranges = parseRange(file.size, range, { combine: true });
       if (ranges === -1) {
-        return plainText('416 Range Not Satisfiable', 'Range Not Satisfiable\n', [['Content-Range', `bytes */${file.size}`]])(environ, startResponse);
+        return plainText('416 Range Not Satisfiable', 'Range Not Satisfiable\n', [
+          ['Content-Range', `bytes */${file.size}`],
+        ])(environ, startResponse);
       }
       // One range is served as such; several (or a malformed header) get the whole file, as RFC 9110 allows.
       if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) {
@@ -161,4 +174,3 @@ export function staticFiles(root: string, options: StaticFilesOptions = {}): App
     return environ['wsgi.file_wrapper'](new FileRange(file.path, start, length), blockSize);
   };
 }
-

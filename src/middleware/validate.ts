@@ -56,6 +56,7 @@ const REQUIRED = [
   'nsgi.signal',
 ] as const;
 
+// eslint-disable-next-line no-control-regex -- a native string is any run of U+0000..U+00FF
 const NATIVE = /^[\x00-\xff]*$/;
 const DIGITS = /^[0-9]+$/;
 const HTTP_KEY = /^HTTP_[A-Z0-9_]+$/;
@@ -66,9 +67,8 @@ function kind(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (v instanceof Uint8Array) return `a ${v.constructor.name}`;
-  return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : `a ${typeof v}`;
+  return typeof v === 'object' ? `a ${v.constructor?.name ?? 'object'}` : `a ${typeof v}`;
 }
-
 
 /** One layer of validate in a request, for the block-boundary rule between nested layers. */
 interface Layer {
@@ -145,46 +145,93 @@ function checkEnviron(lint: RequestLint, environ: Environ): void {
   for (const key of Object.keys(environ)) {
     if (key.includes('.')) continue;
     const value = environ[key];
-    if (typeof value !== 'string') lint.fail('server', 'environ.cgi-string', `${key} must be a string, got ${kind(value)}`);
-    else if (!NATIVE.test(value)) lint.fail('server', 'environ.native-string', `${key} has characters above U+00FF: values are latin-1 native strings`);
-    if (key.startsWith('HTTP_') && !HTTP_KEY.test(key)) lint.fail('server', 'environ.http-key', `${key} is not HTTP_ + upper-case letters, digits and _`);
+    if (typeof value !== 'string')
+      lint.fail('server', 'environ.cgi-string', `${key} must be a string, got ${kind(value)}`);
+    else if (!NATIVE.test(value))
+      lint.fail(
+        'server',
+        'environ.native-string',
+        `${key} has characters above U+00FF: values are latin-1 native strings`,
+      );
+    if (key.startsWith('HTTP_') && !HTTP_KEY.test(key))
+      lint.fail('server', 'environ.http-key', `${key} is not HTTP_ + upper-case letters, digits and _`);
   }
   const version = environ['wsgi.version'] as unknown;
   if (!Array.isArray(version) || version.length !== 2 || version[0] !== 1 || version[1] !== 0) {
     lint.fail('server', 'environ.wsgi-version', `wsgi.version must be [1, 0], got ${JSON.stringify(version)}`);
   }
   const scheme = environ['wsgi.url_scheme'] as unknown;
-  if (scheme !== 'http' && scheme !== 'https') lint.fail('server', 'environ.url-scheme', `wsgi.url_scheme must be 'http' or 'https', got ${JSON.stringify(scheme)}`);
+  if (scheme !== 'http' && scheme !== 'https')
+    lint.fail(
+      'server',
+      'environ.url-scheme',
+      `wsgi.url_scheme must be 'http' or 'https', got ${JSON.stringify(scheme)}`,
+    );
   for (const key of ['wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once'] as const) {
     if (typeof environ[key] !== 'boolean') lint.fail('server', 'environ.flags', `${key} must be a boolean`);
   }
   const input = environ['wsgi.input'] as Partial<InputStream> | undefined;
-  if (input !== undefined && (typeof input?.read !== 'function' || typeof input.readline !== 'function' || typeof input.readlines !== 'function' || typeof input[Symbol.asyncIterator] !== 'function')) {
+  if (
+    input !== undefined &&
+    (typeof input?.read !== 'function' ||
+      typeof input.readline !== 'function' ||
+      typeof input.readlines !== 'function' ||
+      typeof input[Symbol.asyncIterator] !== 'function')
+  ) {
     lint.fail('server', 'environ.input', 'wsgi.input must have read, readline, readlines and async iteration');
   }
   const errors = environ['wsgi.errors'] as Partial<ErrorStream> | undefined;
-  if (errors !== undefined && (typeof errors?.write !== 'function' || typeof errors.writelines !== 'function' || typeof errors.flush !== 'function')) {
+  if (
+    errors !== undefined &&
+    (typeof errors?.write !== 'function' ||
+      typeof errors.writelines !== 'function' ||
+      typeof errors.flush !== 'function')
+  ) {
     lint.fail('server', 'environ.errors', 'wsgi.errors must have write, writelines and flush');
   }
   const signal = environ['nsgi.signal'] as unknown;
-  if ('nsgi.signal' in environ && !(signal instanceof AbortSignal)) lint.fail('server', 'environ.signal', `nsgi.signal must be an AbortSignal, got ${kind(signal)}`);
+  if ('nsgi.signal' in environ && !(signal instanceof AbortSignal))
+    lint.fail('server', 'environ.signal', `nsgi.signal must be an AbortSignal, got ${kind(signal)}`);
   const method = environ.REQUEST_METHOD;
-  if (typeof method === 'string' && !TOKEN_RE.test(method)) lint.fail('server', 'environ.method', `REQUEST_METHOD ${JSON.stringify(method)} is not a token`);
+  if (typeof method === 'string' && !TOKEN_RE.test(method))
+    lint.fail('server', 'environ.method', `REQUEST_METHOD ${JSON.stringify(method)} is not a token`);
   const script = environ.SCRIPT_NAME;
   if (typeof script === 'string' && script !== '' && (!script.startsWith('/') || script === '/')) {
-    lint.fail('server', 'environ.script-name', `SCRIPT_NAME must be '' or start with '/' (and not be '/'), got ${JSON.stringify(script)}`);
+    lint.fail(
+      'server',
+      'environ.script-name',
+      `SCRIPT_NAME must be '' or start with '/' (and not be '/'), got ${JSON.stringify(script)}`,
+    );
   }
   const path = environ.PATH_INFO;
   if (typeof path === 'string' && path !== '' && !path.startsWith('/') && !(path === '*' && method === 'OPTIONS')) {
-    lint.fail('server', 'environ.path-info', `PATH_INFO must be '' or start with '/' ('*' only for OPTIONS), got ${JSON.stringify(path)}`);
+    lint.fail(
+      'server',
+      'environ.path-info',
+      `PATH_INFO must be '' or start with '/' ('*' only for OPTIONS), got ${JSON.stringify(path)}`,
+    );
   }
-  if (script === '' && path === '') lint.fail('server', 'environ.path-empty', 'SCRIPT_NAME and PATH_INFO are both empty: the root is PATH_INFO "/"');
+  if (script === '' && path === '')
+    lint.fail('server', 'environ.path-empty', 'SCRIPT_NAME and PATH_INFO are both empty: the root is PATH_INFO "/"');
   if (environ.CONTENT_LENGTH !== undefined && !DIGITS.test(String(environ.CONTENT_LENGTH))) {
-    lint.fail('server', 'environ.content-length', `CONTENT_LENGTH must be digits only, got ${JSON.stringify(environ.CONTENT_LENGTH)}`);
+    lint.fail(
+      'server',
+      'environ.content-length',
+      `CONTENT_LENGTH must be digits only, got ${JSON.stringify(environ.CONTENT_LENGTH)}`,
+    );
   }
-  if (typeof environ.SERVER_PORT === 'string' && !DIGITS.test(environ.SERVER_PORT)) lint.fail('server', 'environ.server-port', `SERVER_PORT must be digits, got ${JSON.stringify(environ.SERVER_PORT)}`);
+  if (typeof environ.SERVER_PORT === 'string' && !DIGITS.test(environ.SERVER_PORT))
+    lint.fail(
+      'server',
+      'environ.server-port',
+      `SERVER_PORT must be digits, got ${JSON.stringify(environ.SERVER_PORT)}`,
+    );
   if (typeof environ.SERVER_PROTOCOL === 'string' && !/^HTTP\/\d(\.\d)?$/.test(environ.SERVER_PROTOCOL)) {
-    lint.fail('server', 'environ.protocol', `SERVER_PROTOCOL must look like HTTP/1.1, got ${JSON.stringify(environ.SERVER_PROTOCOL)}`);
+    lint.fail(
+      'server',
+      'environ.protocol',
+      `SERVER_PROTOCOL must look like HTTP/1.1, got ${JSON.stringify(environ.SERVER_PROTOCOL)}`,
+    );
   }
 }
 
@@ -195,7 +242,11 @@ function lintInput(lint: RequestLint, input: InputStream): InputStream & { close
   let eof = false;
   const sizeArg = (method: string, size: unknown) => {
     if (size !== undefined && size !== null && !(typeof size === 'number' && Number.isInteger(size))) {
-      lint.fail('app', 'input.size', `wsgi.input.${method}(size): size must be an integer, null or omitted, got ${kind(size)}`);
+      lint.fail(
+        'app',
+        'input.size',
+        `wsgi.input.${method}(size): size must be an integer, null or omitted, got ${kind(size)}`,
+      );
     }
   };
   const got = (method: string, chunk: unknown, size: unknown): Bytes => {
@@ -203,16 +254,25 @@ function lintInput(lint: RequestLint, input: InputStream): InputStream & { close
       lint.fail('server', 'input.bytes', `wsgi.input.${method}() must give a Uint8Array, gave ${kind(chunk)}`);
       return new Uint8Array(0);
     }
-    if (typeof size === 'number' && size >= 0 && chunk.length > size) lint.fail('server', 'input.size', `wsgi.input.${method}(${size}) gave ${chunk.length} bytes`);
-    if (eof && chunk.length > 0) lint.fail('server', 'input.after-eof', `wsgi.input.${method}() gave data after it had signalled the end of the body`);
-    if (chunk.length === 0 && (size === undefined || size === null || (typeof size === 'number' && size !== 0))) eof = true;
+    if (typeof size === 'number' && size >= 0 && chunk.length > size)
+      lint.fail('server', 'input.size', `wsgi.input.${method}(${size}) gave ${chunk.length} bytes`);
+    if (eof && chunk.length > 0)
+      lint.fail(
+        'server',
+        'input.after-eof',
+        `wsgi.input.${method}() gave data after it had signalled the end of the body`,
+      );
+    if (chunk.length === 0 && (size === undefined || size === null || (typeof size === 'number' && size !== 0)))
+      eof = true;
     total += chunk.length;
-    if (total > declared) lint.fail('server', 'input.over-length', `wsgi.input gave ${total} bytes for a CONTENT_LENGTH of ${declared}`);
+    if (total > declared)
+      lint.fail('server', 'input.over-length', `wsgi.input gave ${total} bytes for a CONTENT_LENGTH of ${declared}`);
     return chunk;
   };
   const checkLine = (line: Bytes) => {
     const nl = line.indexOf(LINE_FEED);
-    if (nl !== -1 && nl !== line.length - 1) lint.fail('server', 'input.readline', 'wsgi.input.readline() gave more than one line');
+    if (nl !== -1 && nl !== line.length - 1)
+      lint.fail('server', 'input.readline', 'wsgi.input.readline() gave more than one line');
   };
   const wrapped = {
     async read(size?: number | null) {
@@ -273,16 +333,26 @@ function lintErrors(lint: RequestLint, errors: ErrorStream): ErrorStream & { clo
 function lintStartResponse(lint: RequestLint, startResponse: StartResponse): StartResponse {
   return function (this: unknown, ...args: unknown[]): WriteFn {
     const [status, headers, excInfo] = args as [string, never, unknown];
-    if (args.length < 2 || args.length > 3) lint.fail('app', 'start-response.arguments', `startResponse takes 2 or 3 arguments, got ${args.length}`);
+    if (args.length < 2 || args.length > 3)
+      lint.fail('app', 'start-response.arguments', `startResponse takes 2 or 3 arguments, got ${args.length}`);
     const hasExc = excInfo !== undefined && excInfo !== null;
     if (lint.startCalled && !hasExc) {
-      lint.fail('app', 'start-response.twice', 'startResponse was called again without excInfo; pass the caught error as the third argument');
+      lint.fail(
+        'app',
+        'start-response.twice',
+        'startResponse was called again without excInfo; pass the caught error as the third argument',
+      );
     }
-    if (!Array.isArray(headers)) lint.fail('app', 'headers.array', `headers must be an Array of [name, value] pairs, got ${kind(headers)}`);
+    if (!Array.isArray(headers))
+      lint.fail('app', 'headers.array', `headers must be an Array of [name, value] pairs, got ${kind(headers)}`);
     else {
       for (const h of headers as unknown[]) {
         if (!Array.isArray(h) || h.length !== 2 || typeof h[0] !== 'string' || typeof h[1] !== 'string') {
-          lint.fail('app', 'headers.pair', `each header must be a [name, value] pair of strings, got ${JSON.stringify(h)}`);
+          lint.fail(
+            'app',
+            'headers.pair',
+            `each header must be a [name, value] pair of strings, got ${JSON.stringify(h)}`,
+          );
         }
       }
     }
@@ -292,14 +362,21 @@ function lintStartResponse(lint: RequestLint, startResponse: StartResponse): Sta
     } catch (err) {
       if (!(err instanceof InterfaceError)) throw err;
       // The core's own rules for a status and headers, under the name of the one broken.
-      lint.fail('app', `start-response.${err.code.replace('ERR_NSGI_', '').toLowerCase().replace(/_/g, '-')}`, err.message);
+      lint.fail(
+        'app',
+        `start-response.${err.code.replace('ERR_NSGI_', '').toLowerCase().replace(/_/g, '-')}`,
+        err.message,
+      );
     }
     if (head !== undefined) {
       const names = head.headers.map(([n]) => n.toLowerCase());
       const noBody = NO_BODY_STATUS(head.code);
-      if (noBody && names.includes('content-type')) lint.fail('app', 'headers.content-type', `a ${head.code} response must not have Content-Type`);
-      if (noBody && names.includes('content-length')) lint.fail('app', 'headers.content-length', `a ${head.code} response must not have Content-Length`);
-      if (!noBody && !names.includes('content-type')) lint.fail('app', 'headers.content-type', `a ${head.code} response needs a Content-Type`);
+      if (noBody && names.includes('content-type'))
+        lint.fail('app', 'headers.content-type', `a ${head.code} response must not have Content-Type`);
+      if (noBody && names.includes('content-length'))
+        lint.fail('app', 'headers.content-length', `a ${head.code} response must not have Content-Length`);
+      if (!noBody && !names.includes('content-type'))
+        lint.fail('app', 'headers.content-type', `a ${head.code} response needs a Content-Type`);
       lint.status = head.code;
       lint.contentLength = head.contentLength;
       lint.hasBodyRules = !noBody;
@@ -311,7 +388,8 @@ function lintStartResponse(lint: RequestLint, startResponse: StartResponse): Sta
       return write;
     }
     return (data: Bytes) => {
-      if (!(data instanceof Uint8Array)) lint.fail('app', 'write.bytes', `write() takes a Uint8Array, got ${kind(data)}`);
+      if (!(data instanceof Uint8Array))
+        lint.fail('app', 'write.bytes', `write() takes a Uint8Array, got ${kind(data)}`);
       else lint.bytes += data.length;
       return write(data);
     };
@@ -325,9 +403,12 @@ function yielded(lint: RequestLint, chunk: unknown, index: number): unknown {
     return chunk;
   }
   if (chunk.length > 0) {
-    if (!lint.startCalled) lint.fail('app', 'body.before-start', 'the body yielded data before startResponse was called');
-    if (lint.head) lint.fail('app', 'body.head', 'the body yielded data for a HEAD request; a HEAD response has no body');
-    else if (!lint.hasBodyRules && lint.startCalled) lint.fail('app', 'body.no-body-status', `the body yielded data for a ${lint.status} response`);
+    if (!lint.startCalled)
+      lint.fail('app', 'body.before-start', 'the body yielded data before startResponse was called');
+    if (lint.head)
+      lint.fail('app', 'body.head', 'the body yielded data for a HEAD request; a HEAD response has no body');
+    else if (!lint.hasBodyRules && lint.startCalled)
+      lint.fail('app', 'body.no-body-status', `the body yielded data for a ${lint.status} response`);
   }
   lint.bytes += chunk.length;
   return chunk;
@@ -344,9 +425,9 @@ function checkLength(lint: RequestLint): void {
 function lintBody(lint: RequestLint, body: Body): Body {
   if (Array.isArray(body)) {
     // All chunks are here: checked now, and the array itself goes on so the server still sees one.
-    body.forEach((chunk, i) => yielded(lint, chunk, i));
+    (body as unknown[]).forEach((chunk, i) => yielded(lint, chunk, i));
     checkLength(lint);
-    return body;
+    return body as Body;
   }
   const isAsync = typeof (body as AsyncIterable<Bytes>)[Symbol.asyncIterator] === 'function';
   let iterated = false;
@@ -358,11 +439,13 @@ function lintBody(lint: RequestLint, body: Body): Body {
     ended = true;
     // The server's close() is due once iteration is over: looked for after what runs next.
     setImmediate(() => {
-      if (!closed) lint.later('server', 'body.close-missing', 'the server finished with the body but did not call close()');
+      if (!closed)
+        lint.later('server', 'body.close-missing', 'the server finished with the body but did not call close()');
     });
   };
   const start = () => {
-    if (iterated) lint.fail('server', 'body.iterated-twice', 'the body was iterated a second time; a body is consumed once');
+    if (iterated)
+      lint.fail('server', 'body.iterated-twice', 'the body was iterated a second time; a body is consumed once');
     if (closed) lint.fail('server', 'body.after-close', 'the body was iterated after close()');
     iterated = true;
   };
@@ -402,7 +485,7 @@ function lintBody(lint: RequestLint, body: Body): Body {
         },
         async return(value?: unknown) {
           afterEnd();
-          return typeof it.return === 'function' ? it.return(value as Bytes) : { done: true, value: undefined };
+          return typeof it.return === 'function' ? it.return(value) : { done: true, value: undefined };
         },
       };
     };
@@ -417,7 +500,7 @@ function lintBody(lint: RequestLint, body: Body): Body {
         },
         return(value?: unknown) {
           afterEnd();
-          return typeof it.return === 'function' ? it.return(value as Bytes) : { done: true, value: undefined };
+          return typeof it.return === 'function' ? it.return(value) : { done: true, value: undefined };
         },
       };
     };
@@ -451,8 +534,14 @@ export function validate(app: AppLike, options: ValidateOptions = {}): App {
   return function validated(this: unknown, ...args: unknown[]) {
     const [environ, startResponse] = args as [Environ, StartResponse];
     const lint = new RequestLint(environ, options);
-    if (args.length !== 2) lint.fail('server', 'app.arguments', `the app must be called with (environ, startResponse), got ${args.length} arguments`);
-    if (typeof startResponse !== 'function') lint.fail('server', 'app.start-response', `startResponse must be a function, got ${kind(startResponse)}`);
+    if (args.length !== 2)
+      lint.fail(
+        'server',
+        'app.arguments',
+        `the app must be called with (environ, startResponse), got ${args.length} arguments`,
+      );
+    if (typeof startResponse !== 'function')
+      lint.fail('server', 'app.start-response', `startResponse must be a function, got ${kind(startResponse)}`);
     checkEnviron(lint, environ);
     if (environ['wsgi.input'] !== undefined) environ['wsgi.input'] = lintInput(lint, environ['wsgi.input']);
     if (environ['wsgi.errors'] !== undefined) environ['wsgi.errors'] = lintErrors(lint, environ['wsgi.errors']);

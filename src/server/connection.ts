@@ -173,6 +173,7 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
       if (this.#queued < BODY_HIGH_WATER / 2) this.#conn.resumeBody();
       return Promise.resolve(chunk);
     }
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the parser's own failure, as it came
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.bodyDone) return Promise.resolve(null);
     this.#conn.resumeBody();
@@ -197,13 +198,19 @@ class Exchange extends RequestAbort implements BodySource, ResponseSink {
     const date = currentDate();
     const m = lastHead;
     // Apps answer most requests with the same status and headers: reuse the serialized head.
-    if (m.code === code && m.flags === flags && m.date === date && m.reason === reason && sameHeaders(m.fields, headers)) {
+    if (
+      m.code === code &&
+      m.flags === flags &&
+      m.date === date &&
+      m.reason === reason &&
+      sameHeaders(m.fields, headers)
+    ) {
       this.#pendingHead = m.bytes;
       return;
     }
     let s = `HTTP/1.1 ${code} ${reason}\r\n`;
     let hasDate = false;
-    const fields: string[] = new Array(headers.length * 2);
+    const fields = new Array<string>(headers.length * 2);
     for (let i = 0; i < headers.length; i++) {
       const [name, value] = headers[i]!;
       fields[2 * i] = name;
@@ -578,7 +585,8 @@ export class Connection implements ParserHandler {
       // The client has not taken a byte of the response for sendTimeout: it is cut off.
       this.#sendDeadline = 0;
       const ex = this.#exchange;
-      if (ex !== undefined && !ex.ended) ex.abort(new ClientDisconnectedError(`client did not read the response for ${this.#ctx.sendTimeout} ms`));
+      if (ex !== undefined && !ex.ended)
+        ex.abort(new ClientDisconnectedError(`client did not read the response for ${this.#ctx.sendTimeout} ms`));
       this.#destroy();
       return;
     }
@@ -595,7 +603,9 @@ export class Connection implements ParserHandler {
     }
     // Body: the app's read fails (408 if nothing was sent yet); the connection closes afterwards.
     this.#noMore = true;
-    this.#exchange?.failBody(new HttpError(408, `request body not received within ${this.#ctx.requestTimeout} ms`, { closeConnection: true }));
+    this.#exchange?.failBody(
+      new HttpError(408, `request body not received within ${this.#ctx.requestTimeout} ms`, { closeConnection: true }),
+    );
   }
 
   /** Server shutdown: idle connections close now; busy ones after their response. */

@@ -212,7 +212,9 @@ export class RequestParser {
 
   /** The request line of the head being parsed, once it has been read (for logging a refusal). */
   get requestLine(): { method: string; target: string; httpVersion: '1.0' | '1.1' } | undefined {
-    return this.#sawRequestLine ? { method: this.#method, target: this.#target, httpVersion: this.#version } : undefined;
+    return this.#sawRequestLine
+      ? { method: this.#method, target: this.#target, httpVersion: this.#version }
+      : undefined;
   }
 
   /** True while a request's head has been parsed and its body is still arriving. */
@@ -322,7 +324,10 @@ export class RequestParser {
       const e = lf - 1;
       this.#sectionSize += lf + 1 - off;
       if (this.#sectionSize > this.#limits.maxHeaderSize && (trailers || this.#sawRequestLine)) {
-        throw new ParseError(431, `${trailers ? 'trailer' : 'header'} section larger than ${this.#limits.maxHeaderSize} bytes`);
+        throw new ParseError(
+          431,
+          `${trailers ? 'trailer' : 'header'} section larger than ${this.#limits.maxHeaderSize} bytes`,
+        );
       }
       if (e === off) {
         // An empty line: ends the section, or (before the request line) is ignored (RFC 9112 §2.2).
@@ -341,7 +346,10 @@ export class RequestParser {
       } else {
         const into = trailers ? this.#trailers : this.#raw;
         if (into.length >= this.#limits.maxHeaderCount * 2) {
-          throw new ParseError(431, `more than ${this.#limits.maxHeaderCount} ${trailers ? 'trailer' : 'header'} fields`);
+          throw new ParseError(
+            431,
+            `more than ${this.#limits.maxHeaderCount} ${trailers ? 'trailer' : 'header'} fields`,
+          );
         }
         this.#field(buf, off, e, into);
       }
@@ -356,11 +364,15 @@ export class RequestParser {
     if (!trailers && !this.#sawRequestLine) {
       if (n > this.#maxRequestLine) {
         const sp = buf.indexOf(SP, off);
-        if (sp !== -1 && sp - off < 64) throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
+        if (sp !== -1 && sp - off < 64)
+          throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
         throw bad('request line too long');
       }
     } else if (this.#sectionSize + n > this.#limits.maxHeaderSize) {
-      throw new ParseError(431, `${trailers ? 'trailer' : 'header'} section larger than ${this.#limits.maxHeaderSize} bytes`);
+      throw new ParseError(
+        431,
+        `${trailers ? 'trailer' : 'header'} section larger than ${this.#limits.maxHeaderSize} bytes`,
+      );
     }
     this.#checkUnfinished(buf, off, trailers);
     // A copy: holding a view would pin the whole socket read buffer.
@@ -405,7 +417,8 @@ export class RequestParser {
     const t = ++i;
     while (i < e && TARGET[b[i]!] === 1) i++;
     if (i === t) throw bad('empty request-target or extra whitespace in the request line');
-    if (i - t > this.#limits.maxRequestTarget) throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
+    if (i - t > this.#limits.maxRequestTarget)
+      throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
     if (i === e) throw bad('request line without an HTTP version');
     if (b[i] !== SP) throw bad('invalid byte in the request-target');
     const target = this.#slice(b, t, i);
@@ -414,8 +427,14 @@ export class RequestParser {
     const minor = b[i + 7]! - 0x30;
     if (
       e - i !== 8 ||
-      b[i] !== 0x48 || b[i + 1] !== 0x54 || b[i + 2] !== 0x54 || b[i + 3] !== 0x50 || b[i + 4] !== 0x2f ||
-      b[i + 6] !== 0x2e || !(major >= 0 && major <= 9) || !(minor >= 0 && minor <= 9)
+      b[i] !== 0x48 ||
+      b[i + 1] !== 0x54 ||
+      b[i + 2] !== 0x54 ||
+      b[i + 3] !== 0x50 ||
+      b[i + 4] !== 0x2f ||
+      b[i + 6] !== 0x2e ||
+      !(major >= 0 && major <= 9) ||
+      !(minor >= 0 && minor <= 9)
     ) {
       throw bad('invalid HTTP version (expected HTTP/1.1 or HTTP/1.0)');
     }
@@ -444,10 +463,14 @@ export class RequestParser {
     let i = s;
     while (i < e && TCHAR[b[i]!] === 1) i++;
     if (i === s) {
-      throw bad(b[s] === SP || b[s] === HTAB ? 'obsolete line folding or whitespace before a field name' : 'invalid field name');
+      throw bad(
+        b[s] === SP || b[s] === HTAB ? 'obsolete line folding or whitespace before a field name' : 'invalid field name',
+      );
     }
     if (i === e || b[i] !== 0x3a) {
-      throw bad(b[i] === SP || b[i] === HTAB ? 'whitespace between a field name and the colon' : 'invalid byte in a field name');
+      throw bad(
+        b[i] === SP || b[i] === HTAB ? 'whitespace between a field name and the colon' : 'invalid byte in a field name',
+      );
     }
     const name = this.#slice(b, s, i);
     i++;
@@ -491,15 +514,17 @@ export class RequestParser {
         if (lowerEquals(name, 'connection')) {
           if (value === 'keep-alive') this.#keepAlive = true;
           else if (value === 'close') this.#close = true;
-          else for (const token of value.split(',')) {
-            const t = token.trim().toLowerCase();
-            if (t === 'close') this.#close = true;
-            else if (t === 'keep-alive') this.#keepAlive = true;
-          }
+          else
+            for (const token of value.split(',')) {
+              const t = token.trim().toLowerCase();
+              if (t === 'close') this.#close = true;
+              else if (t === 'keep-alive') this.#keepAlive = true;
+            }
         }
         return;
       case 6:
-        if (lowerEquals(name, 'expect')) this.#expect = this.#expect === undefined ? value : `${this.#expect}, ${value}`;
+        if (lowerEquals(name, 'expect'))
+          this.#expect = this.#expect === undefined ? value : `${this.#expect}, ${value}`;
         return;
     }
   }
@@ -534,7 +559,8 @@ export class RequestParser {
     }
     let expectContinue = false;
     if (expect !== undefined && http11) {
-      if (expect.toLowerCase() !== '100-continue') throw new ParseError(417, `unsupported expectation ${JSON.stringify(expect.slice(0, 100))}`);
+      if (expect.toLowerCase() !== '100-continue')
+        throw new ParseError(417, `unsupported expectation ${JSON.stringify(expect.slice(0, 100))}`);
       expectContinue = bodyLength !== 0;
     }
     const head: RequestHead = {
@@ -587,7 +613,8 @@ export class RequestParser {
           const d = HEX[c]!;
           if (d >= 0) {
             size = size * 16 + d;
-            if (size > max) throw new ParseError(413, `request body exceeds the limit of ${this.#limits.maxBodySize} bytes`);
+            if (size > max)
+              throw new ParseError(413, `request body exceeds the limit of ${this.#limits.maxBodySize} bytes`);
             this.#sizeDigits++;
             continue;
           }
@@ -668,8 +695,6 @@ export class RequestParser {
     this.#chunkSize = size;
     return off;
   }
-
-
 }
 
 /**
@@ -702,11 +727,18 @@ function checkFieldPrefix(b: Buffer, s: number, e: number): void {
   let i = s;
   while (i < e && TCHAR[b[i]!] === 1) i++;
   if (i === e) return;
-  if (i === s) throw bad(b[s] === SP || b[s] === HTAB ? 'obsolete line folding or whitespace before a field name' : 'invalid field name');
-  if (b[i] !== 0x3a) throw bad(b[i] === SP || b[i] === HTAB ? 'whitespace between a field name and the colon' : 'invalid byte in a field name');
+  if (i === s)
+    throw bad(
+      b[s] === SP || b[s] === HTAB ? 'obsolete line folding or whitespace before a field name' : 'invalid field name',
+    );
+  if (b[i] !== 0x3a)
+    throw bad(
+      b[i] === SP || b[i] === HTAB ? 'whitespace between a field name and the colon' : 'invalid byte in a field name',
+    );
   for (i++; i < e; i++) {
     const c = b[i]!;
-    if (FIELD_VCHAR[c] !== 1 && c !== SP && c !== HTAB) throw bad(`invalid byte 0x${c.toString(16).padStart(2, '0')} in a field value`);
+    if (FIELD_VCHAR[c] !== 1 && c !== SP && c !== HTAB)
+      throw bad(`invalid byte 0x${c.toString(16).padStart(2, '0')} in a field value`);
   }
 }
 

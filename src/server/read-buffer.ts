@@ -25,7 +25,10 @@ function onreadFields(socket: Socket): OnreadFields | null {
   const buffer = symbols.find((s) => s.description === 'kBuffer');
   const callback = symbols.find((s) => s.description === 'kBufferCb');
   const own = socket as unknown as Record<symbol, unknown>;
-  fields = buffer !== undefined && callback !== undefined && own[buffer] === null && own[callback] === null ? { buffer, callback } : null;
+  fields =
+    buffer !== undefined && callback !== undefined && own[buffer] === null && own[callback] === null
+      ? { buffer, callback }
+      : null;
   return fields;
 }
 

@@ -145,7 +145,10 @@ function build(app: AppLike, options: ServeOptions): RawServer {
   }
   server.maxConnections = maxConnections;
   // One timer for every deadline of every connection, instead of a timer per request.
-  const step = Math.max(50, Math.min(1000, Math.min(ctx.headerTimeout, ctx.keepAliveTimeout, ctx.requestTimeout, ctx.sendTimeout) / 4));
+  const step = Math.max(
+    50,
+    Math.min(1000, Math.min(ctx.headerTimeout, ctx.keepAliveTimeout, ctx.requestTimeout, ctx.sendTimeout) / 4),
+  );
   let ticker: NodeJS.Timeout | undefined;
   server.on('listening', () => {
     clearInterval(ticker);
@@ -168,7 +171,8 @@ export function createServer(app: AppLike, options: ServeOptions = {}): net.Serv
 export async function serve(app: AppLike, options: ServeOptions = {}): Promise<NsgiServer> {
   const { server, ctx, secure, gateway } = build(app, options);
   const shutdownGrace = options.shutdownGrace ?? 10_000;
-  if (!(shutdownGrace >= 0)) throw new RangeError(`shutdownGrace must be a number >= 0, got ${String(options.shutdownGrace)}`);
+  if (!(shutdownGrace >= 0))
+    throw new RangeError(`shutdownGrace must be a number >= 0, got ${String(options.shutdownGrace)}`);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -177,7 +181,8 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
       resolve();
     };
     if (options.path !== undefined) server.listen({ path: options.path, backlog: options.backlog }, done);
-    else server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080, backlog: options.backlog }, done);
+    else
+      server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080, backlog: options.backlog }, done);
   });
   server.on('error', (err) => process.stderr.write(`nsgi: server error: ${String(err)}\n`));
 
@@ -200,6 +205,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
       closing ??= new Promise<void>((resolve) => {
         ctx.closing = true;
         let serverClosed = false;
+        // eslint-disable-next-line prefer-const -- finish() may run (and clear it) before it is set
         let force: NodeJS.Timeout | undefined;
         const finish = () => {
           if (!serverClosed || ctx.conns.size > 0) return;

@@ -18,7 +18,7 @@ export const rawFactory: ServerFactory = async (app, { mount, ...options }) => {
 };
 
 export const nodeFactory: ServerFactory = async (app, { mount, ...options }) =>
-  listening(createNodeServer(app, { ...options, scriptName: mount }) as Server);
+  listening(createNodeServer(app, { ...options, scriptName: mount }));
 
 /** The app mounted in an Express app the usual way; the suite's trustProxy becomes Express's 'trust proxy'. */
 export const expressFactory: ServerFactory = async (app, { mount, trustProxy, ...options }) => {
@@ -37,7 +37,15 @@ export const fastifyFactory: ServerFactory = async (app, { mount, trustProxy, er
     // Paths Fastify's router cannot decode (%FF) still reach the app, as the README recommends.
     frameworkErrors: nsgiFrameworkErrors,
     trustProxy: trustProxy as boolean | string | undefined,
-    logger: errorLog === undefined ? false : { level: 'error', stream: { write: (line: string) => errorLog.write(`${String((JSON.parse(line) as { msg?: string }).msg)}\n`) } },
+    logger:
+      errorLog === undefined
+        ? false
+        : {
+            level: 'error',
+            stream: {
+              write: (line: string) => errorLog.write(`${String((JSON.parse(line) as { msg?: string }).msg)}\n`),
+            },
+          },
   });
   await fastify.register(nsgiPlugin, { app, prefix: mount, trustProxy, ...options });
   await fastify.listen({ port: 0, host: '127.0.0.1' });
@@ -54,7 +62,11 @@ export const fastifyFactory: ServerFactory = async (app, { mount, trustProxy, er
 export const fetchFactory: ServerFactory = async (app, { mount, ...options }) => {
   const { serve: honoServe } = await import('@hono/node-server');
   const { toFetchHandler } = await import('../../adapters/fetch.js');
-  const server = honoServe({ fetch: toFetchHandler(app, { ...options, scriptName: mount }), port: 0, hostname: '127.0.0.1' }) as Server;
+  const server = honoServe({
+    fetch: toFetchHandler(app, { ...options, scriptName: mount }),
+    port: 0,
+    hostname: '127.0.0.1',
+  }) as Server;
   if (!server.listening) await new Promise((r) => server.once('listening', r));
   return {
     port: (server.address() as AddressInfo).port,

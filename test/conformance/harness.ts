@@ -8,7 +8,18 @@ import type { GatewayOptions } from '../../src/gateway.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { accessLog, compose, compress, ipFilter, mount, proxyFix, router, staticFiles, validate, type LintError } from '../../src/middleware/index.js';
+import {
+  accessLog,
+  compose,
+  compress,
+  ipFilter,
+  mount,
+  proxyFix,
+  router,
+  staticFiles,
+  validate,
+  type LintError,
+} from '../../src/middleware/index.js';
 
 /** A directory with no files: staticFiles passes every request on. */
 const EMPTY_DIR = mkdtempSync(join(tmpdir(), 'nsgi-empty-'));
@@ -68,7 +79,8 @@ export function linted(factory: ServerFactory): ServerFactory {
         await handle.close();
         // close() is due right after the response; give a late one its turn before judging.
         await new Promise((r) => setTimeout(r, 20));
-        if (found.length > 0) throw new Error(`the server broke the interface:\n${found.map((e) => e.message).join('\n')}`);
+        if (found.length > 0)
+          throw new Error(`the server broke the interface:\n${found.map((e) => e.message).join('\n')}`);
       },
     };
   };
@@ -85,7 +97,10 @@ export function linted(factory: ServerFactory): ServerFactory {
 export function throughMiddleware(factory: ServerFactory): ServerFactory {
   return async (app, options) => {
     const found: LintError[] = [];
-    const hook = { onViolation: (e: LintError) => void (e.side === 'server' || e.rule === 'body.block-boundary' ? found.push(e) : undefined) };
+    const hook = {
+      onViolation: (e: LintError) =>
+        void (e.side === 'server' || e.rule === 'body.block-boundary' ? found.push(e) : undefined),
+    };
     const stack = compose(
       (a) => accessLog(a, { stream: { write() {} } }),
       (a) => proxyFix(a, { trust: ['192.0.2.1'] }),
@@ -101,7 +116,8 @@ export function throughMiddleware(factory: ServerFactory): ServerFactory {
       close: async () => {
         await handle.close();
         await new Promise((r) => setTimeout(r, 20));
-        if (found.length > 0) throw new Error(`lint errors through the middleware:\n${found.map((e) => e.message).join('\n')}`);
+        if (found.length > 0)
+          throw new Error(`lint errors through the middleware:\n${found.map((e) => e.message).join('\n')}`);
       },
     };
   };

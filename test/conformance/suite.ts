@@ -35,13 +35,18 @@ export interface SuiteOptions {
 export function conformanceSuite(name: string, factory: ServerFactory, suite: SuiteOptions): void {
   const P = suite.mount;
   /** A case, unless the host cannot carry what it checks: then it is listed, with why, as skipped. */
-  const it = (title: string, fn: () => Promise<void>) => {
+  const it = (title: string, fn: () => Promise<void>): void => {
     const reason = suite.cannot?.[title.slice(0, title.indexOf('.'))];
-    return reason === undefined ? nodeIt(title, fn) : nodeIt.skip(`${title} (not carried by this host: ${reason})`, fn);
+    if (reason === undefined) void nodeIt(title, fn);
+    else void nodeIt.skip(`${title} (not carried by this host: ${reason})`, fn);
   };
 
   /** Starts a server for `app`, runs `fn`, always closes. */
-  async function withServer(app: AppLike, fn: (port: number, log: LogCapture) => Promise<void>, extra: Partial<FactoryOptions> = {}): Promise<void> {
+  async function withServer(
+    app: AppLike,
+    fn: (port: number, log: LogCapture) => Promise<void>,
+    extra: Partial<FactoryOptions> = {},
+  ): Promise<void> {
     const log = new LogCapture();
     const server: ServerHandle = await factory(app, { mount: P, errorLog: log, ...extra });
     try {
@@ -211,11 +216,20 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         assert.equal(e.HTTP_X_AUTH_USER, 'ok');
         const lone = await environFor(get('/', 'X_Auth_User: evil\r\n'));
         assert.ok(!('HTTP_X_AUTH_USER' in lone));
-        assert.ok(lone['nsgi.raw_headers'].some(([n]) => n === 'X_Auth_User'), 'raw headers keep what was received');
+        assert.ok(
+          lone['nsgi.raw_headers'].some(([n]) => n === 'X_Auth_User'),
+          'raw headers keep what was received',
+        );
       });
 
       it('14. obs-text bytes in a header value arrive as the same latin-1 code points', async () => {
-        const e = await environFor(Buffer.concat([b(`GET ${P}/ HTTP/1.1\r\nHost: h\r\nX-Bytes: `), Buffer.from([0x80, 0xe9, 0xff]), b('\r\n\r\n')]).toString('latin1'));
+        const e = await environFor(
+          Buffer.concat([
+            b(`GET ${P}/ HTTP/1.1\r\nHost: h\r\nX-Bytes: `),
+            Buffer.from([0x80, 0xe9, 0xff]),
+            b('\r\n\r\n'),
+          ]).toString('latin1'),
+        );
         assert.equal(e.HTTP_X_BYTES, '\u0080\u00e9\u00ff');
       });
 
@@ -234,6 +248,7 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
             for (const [k, v] of Object.entries(e)) {
               if (k.includes('.')) continue;
               assert.equal(typeof v, 'string', k);
+              // eslint-disable-next-line no-control-regex -- a native string is any run of U+0000..U+00FF
               assert.ok(!/[^\x00-\xff]/.test(v as string), `${k} is not native`);
             }
           }
@@ -312,7 +327,11 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           const r = await rawRequest(port, post('hello world'));
           assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['hello world', 0]);
         });
-        const five = reading(async (input) => [s(await input.read(5)), s(await input.read(100)), s(await input.read(1))]);
+        const five = reading(async (input) => [
+          s(await input.read(5)),
+          s(await input.read(100)),
+          s(await input.read(1)),
+        ]);
         await withServer(five.app, async (port) => {
           const r = await rawRequest(port, post('hello world'));
           assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['hello', ' world', '']);
@@ -366,7 +385,13 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
 
       it('23. readline, readline(size), readlines and async iteration', async () => {
         const { app } = reading(async (input) => {
-          const out = [s(await input.readline()), s(await input.readline(2)), s(await input.readline()), s(await input.readline()), s(await input.readline())];
+          const out = [
+            s(await input.readline()),
+            s(await input.readline(2)),
+            s(await input.readline()),
+            s(await input.readline()),
+            s(await input.readline()),
+          ];
           return out;
         });
         await withServer(app, async (port) => {
@@ -397,8 +422,16 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           cl: environ.CONTENT_LENGTH ?? null,
         }));
         await withServer(app, async (port) => {
-          const r = await rawRequest(port, `POST ${P}/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`);
-          assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), { body: 'hello world', terminated: true, te: false, cl: null });
+          const r = await rawRequest(
+            port,
+            `POST ${P}/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`,
+          );
+          assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), {
+            body: 'hello world',
+            terminated: true,
+            te: false,
+            cl: null,
+          });
         });
       });
 
@@ -456,13 +489,21 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           return [b('no')];
         };
         await withServer(refusing, async (port) => {
-          const r = await rawRequest(port, `POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n`, { waitForClose: true, timeout: 2000 });
+          const r = await rawRequest(
+            port,
+            `POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n`,
+            { waitForClose: true, timeout: 2000 },
+          );
           assert.ok(!r.text.includes('100 Continue'), r.text);
           assert.equal(r.responses[0]!.status, 413);
           assert.equal(r.closed, true, 'unread body that large must close the connection');
           // Even a small announced body: the client may still send it after the answer, where it
           // would be read as the next request.
-          const small = await rawRequest(port, `POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`, { waitForClose: true, timeout: 2000 });
+          const small = await rawRequest(
+            port,
+            `POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`,
+            { waitForClose: true, timeout: 2000 },
+          );
           assert.ok(!small.text.includes('100 Continue'), small.text);
           assert.equal(small.responses[0]!.status, 413);
           assert.equal(small.closed, true, 'a body never asked for closes the connection');
@@ -502,10 +543,14 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         };
         await withServer(app, async (port) => {
           const big = 'x'.repeat(1024 * 1024);
-          const r = await rawRequest(port, `POST ${P}/one HTTP/1.1\r\nHost: h\r\nContent-Length: ${big.length}\r\n\r\n${big}` + get('/two'), {
-            methods: ['POST', 'GET'],
-            timeout: 3000,
-          });
+          const r = await rawRequest(
+            port,
+            `POST ${P}/one HTTP/1.1\r\nHost: h\r\nContent-Length: ${big.length}\r\n\r\n${big}` + get('/two'),
+            {
+              methods: ['POST', 'GET'],
+              timeout: 3000,
+            },
+          );
           assert.equal(r.responses[0]!.body.toString(), '/one');
           if (r.responses.length > 1) assert.equal(r.responses[1]!.body.toString(), '/two');
           else assert.equal(r.closed, true, 'either the next request is answered or the connection is closed');
@@ -524,8 +569,14 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         const before = calls;
         await withServer(app, async (port) => {
           const r = await rawRequest(port, reqText, { waitForClose: mustClose, timeout: 2000 });
-          assert.ok(r.responses.length >= 1, `no response to ${JSON.stringify(reqText.toString().slice(0, 80))}: ${r.text}`);
-          assert.ok(statuses.includes(r.responses[0]!.status), `got ${r.responses[0]!.status} for ${JSON.stringify(reqText.toString().slice(0, 80))}`);
+          assert.ok(
+            r.responses.length >= 1,
+            `no response to ${JSON.stringify(reqText.toString().slice(0, 80))}: ${r.text}`,
+          );
+          assert.ok(
+            statuses.includes(r.responses[0]!.status),
+            `got ${r.responses[0]!.status} for ${JSON.stringify(reqText.toString().slice(0, 80))}`,
+          );
           if (mustClose) {
             assert.equal(r.closed, true, 'the connection must be closed');
             assert.equal(r.responses.length, 1, `exactly one response, then the close: ${r.text}`);
@@ -535,7 +586,10 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
       }
 
       it('29. Content-Length with Transfer-Encoding', async () => {
-        await refused(`POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, [400]);
+        await refused(
+          `POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+          [400],
+        );
       });
       it('30. invalid Content-Length values and duplicates', async () => {
         for (const v of ['1x', '-1', '+5', '1 2', '0x10', '5,5']) {
@@ -591,10 +645,14 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           return [b('ok')];
         };
         await withServer(reader, async (port) => {
-          const r = await rawRequest(port, `POST ${P}/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`, {
-            waitForClose: true,
-            timeout: 2000,
-          });
+          const r = await rawRequest(
+            port,
+            `POST ${P}/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`,
+            {
+              waitForClose: true,
+              timeout: 2000,
+            },
+          );
           assert.equal(r.closed, true);
           if (r.responses.length > 0) assert.equal(r.responses[0]!.status, 400);
         });
@@ -628,7 +686,20 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         for (const s of ['200 OK', '404 Not Found', '200 ', '599 Whatever \u00e9']) {
           assert.equal(await attempt((sr) => sr(s, [])), 'ok', s);
         }
-        for (const s of ['200', 'OK', '2000 X', '200  OK', ' 200 OK', '200 OK ', '200 OK\r\n', '200 O\x00K', '200\tOK', 200, '099 X', '100 Continue']) {
+        for (const s of [
+          '200',
+          'OK',
+          '2000 X',
+          '200  OK',
+          ' 200 OK',
+          '200 OK ',
+          '200 OK\r\n',
+          '200 O\x00K',
+          '200\tOK',
+          200,
+          '099 X',
+          '100 Continue',
+        ]) {
           assert.match(await attempt((sr) => sr(s as string, [])), /^threw:ERR_NSGI_/, String(s));
         }
         const app: App = (_e, sr) => {
@@ -643,8 +714,18 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
       });
 
       it('37. headers must be an array of [string, string] pairs with native values', async () => {
-        for (const h of [{ 'Content-Type': 'x' }, [['a', 'b', 'c']], [['X-N', 5]], [['X-E', '€']], [['X-U', undefined]]]) {
-          assert.match(await attempt((sr) => sr('200 OK', h as unknown as ResponseHeaders)), /^threw:ERR_NSGI_/, JSON.stringify(h));
+        for (const h of [
+          { 'Content-Type': 'x' },
+          [['a', 'b', 'c']],
+          [['X-N', 5]],
+          [['X-E', '€']],
+          [['X-U', undefined]],
+        ]) {
+          assert.match(
+            await attempt((sr) => sr('200 OK', h as unknown as ResponseHeaders)),
+            /^threw:ERR_NSGI_/,
+            JSON.stringify(h),
+          );
         }
       });
 
@@ -667,7 +748,16 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
       });
 
       it('40. hop-by-hop headers, in any case', async () => {
-        for (const n of ['Connection', 'keep-alive', 'Transfer-Encoding', 'UPGRADE', 'TE', 'Trailer', 'Proxy-Authenticate', 'Proxy-Authorization']) {
+        for (const n of [
+          'Connection',
+          'keep-alive',
+          'Transfer-Encoding',
+          'UPGRADE',
+          'TE',
+          'Trailer',
+          'Proxy-Authenticate',
+          'Proxy-Authorization',
+        ]) {
           assert.equal(await attempt((sr) => sr('200 OK', [[n, 'x']])), 'threw:ERR_NSGI_HOP_BY_HOP_HEADER', n);
         }
       });
@@ -695,11 +785,21 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
 
       it('42. excInfo before any body replaces the status and headers', async () => {
         const app: App = (_e, sr) => {
-          sr('200 OK', [['Content-Type', 'text/plain'], ['X-First', '1']]);
+          sr('200 OK', [
+            ['Content-Type', 'text/plain'],
+            ['X-First', '1'],
+          ]);
           try {
             throw new Error('boom');
           } catch (err) {
-            sr('500 Oops', [['Content-Type', 'text/plain'], ['X-Second', '2']], err);
+            sr(
+              '500 Oops',
+              [
+                ['Content-Type', 'text/plain'],
+                ['X-Second', '2'],
+              ],
+              err,
+            );
           }
           return [b('sorry')];
         };
@@ -749,7 +849,10 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
 
       it('44. a throw after start_response but before the first chunk gives 500, never the stored 200', async () => {
         const app: App = (_e, sr) => {
-          sr('200 OK', [['Content-Type', 'text/plain'], ['X-Leak', 'yes']]);
+          sr('200 OK', [
+            ['Content-Type', 'text/plain'],
+            ['X-Leak', 'yes'],
+          ]);
           return (function* () {
             yield new Uint8Array(0);
             throw new Error('early');
@@ -839,8 +942,19 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         }
         const forms: AppLike[] = [
           (_e, sr) => (ok(sr), [b('ab'), b('c')]),
-          (_e, sr) => (ok(sr), (function* () { yield b('a'); yield b('bc'); })()),
-          (_e, sr) => (ok(sr), (async function* () { yield b('abc'); })()),
+          (_e, sr) => (
+            ok(sr),
+            (function* () {
+              yield b('a');
+              yield b('bc');
+            })()
+          ),
+          (_e, sr) => (
+            ok(sr),
+            (async function* () {
+              yield b('abc');
+            })()
+          ),
           (_e, sr) => (ok(sr), { [Symbol.iterator]: () => [b('abc')][Symbol.iterator]() }),
           async (_e, sr) => (ok(sr), [b('abc')]),
           ClassApp,
@@ -913,14 +1027,23 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
 
       it('50. a one-chunk list gets Content-Length; a stream gets chunked on 1.1 and close-delimited on 1.0', async () => {
         const shared: ResponseHeaders = [['Content-Type', 'text/plain']];
-        const list: App = (environ, sr) => (sr('200 OK', shared), [b(environ.PATH_INFO === '/long' ? 'hello world' : 'hello')]);
+        const list: App = (environ, sr) => (
+          sr('200 OK', shared),
+          [b(environ.PATH_INFO === '/long' ? 'hello world' : 'hello')]
+        );
         await withServer(list, async (port) => {
           const r = await rawRequest(port, get('/') + get('/long'), { methods: ['GET', 'GET'] });
           assert.equal(header(r.responses[0]!, 'content-length'), '5');
           assert.equal(header(r.responses[1]!, 'content-length'), '11');
           assert.deepEqual(shared, [['Content-Type', 'text/plain']], "the app's header list is left as it was");
         });
-        const stream: App = (_e, sr) => (ok(sr), (function* () { yield b('he'); yield b('llo'); })());
+        const stream: App = (_e, sr) => (
+          ok(sr),
+          (function* () {
+            yield b('he');
+            yield b('llo');
+          })()
+        );
         await withServer(stream, async (port) => {
           const r = await rawRequest(port, get('/'));
           assert.equal(header(r.responses[0]!, 'transfer-encoding'), 'chunked');
@@ -936,7 +1059,10 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
         let pulled = 0;
         let closed = 0;
         const app: App = (_e, sr) => {
-          sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '5']]);
+          sr('200 OK', [
+            ['Content-Type', 'text/plain'],
+            ['Content-Length', '5'],
+          ]);
           return {
             *[Symbol.iterator]() {
               for (const c of ['hel', 'lo wo', 'rld', '!!!']) {
@@ -959,11 +1085,18 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
 
       it('52. fewer bytes than Content-Length: the connection is closed after them and it is logged', async () => {
         const app: App = (_e, sr) => {
-          sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '10']]);
+          sr('200 OK', [
+            ['Content-Type', 'text/plain'],
+            ['Content-Length', '10'],
+          ]);
           return [b('hel'), b('lo')];
         };
         await withServer(app, async (port, log) => {
-          const r = await rawRequest(port, get('/') + get('/'), { methods: ['GET', 'GET'], waitForClose: true, timeout: 2000 });
+          const r = await rawRequest(port, get('/') + get('/'), {
+            methods: ['GET', 'GET'],
+            waitForClose: true,
+            timeout: 2000,
+          });
           assert.equal(r.closed, true);
           assert.equal(r.truncated, true);
           assert.ok(r.text.endsWith('hello'));
@@ -986,9 +1119,14 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           }
           if (path === '/304') {
             sr('304 Not Modified', [['ETag', '"x"']]);
-            return (function* () { yield b('ignored'); })();
+            return (function* () {
+              yield b('ignored');
+            })();
           }
-          sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '11']]);
+          sr('200 OK', [
+            ['Content-Type', 'text/plain'],
+            ['Content-Length', '11'],
+          ]);
           return {
             *[Symbol.iterator]() {
               for (;;) {
@@ -1000,10 +1138,14 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
           };
         };
         await withServer(app, async (port) => {
-          const r = await rawRequest(port, `HEAD ${P}/ HTTP/1.1\r\nHost: h\r\n\r\n` + get('/204') + get('/304') + get('/204-list'), {
-            methods: ['HEAD', 'GET', 'GET', 'GET'],
-            timeout: 2000,
-          });
+          const r = await rawRequest(
+            port,
+            `HEAD ${P}/ HTTP/1.1\r\nHost: h\r\n\r\n` + get('/204') + get('/304') + get('/204-list'),
+            {
+              methods: ['HEAD', 'GET', 'GET', 'GET'],
+              timeout: 2000,
+            },
+          );
           assert.equal(r.responses.length, 4);
           const [head, nc, nm, ncl] = r.responses;
           assert.equal(ncl!.status, 204);
@@ -1103,7 +1245,11 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
 
       it('56. close() is called exactly once on every path; async close is awaited; a throwing close is logged', async () => {
         const counts: Record<string, number> = {};
-        const closing = (key: string, chunks: () => Iterable<Bytes> | AsyncIterable<Bytes>, closeImpl?: () => unknown): Body =>
+        const closing = (
+          key: string,
+          chunks: () => Iterable<Bytes> | AsyncIterable<Bytes>,
+          closeImpl?: () => unknown,
+        ): Body =>
           Object.assign(chunks(), {
             close() {
               counts[key] = (counts[key] ?? 0) + 1;
@@ -1129,19 +1275,30 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
                 yield b('x');
               });
             case '/truncated':
-              sr('200 OK', [['Content-Length', '2'], ['Content-Type', 'text/plain']]);
+              sr('200 OK', [
+                ['Content-Length', '2'],
+                ['Content-Type', 'text/plain'],
+              ]);
               return closing(p, () => [b('abc'), b('def')]);
             case '/async-close':
               ok(sr);
-              return closing(p, () => [b('x')], async () => {
-                await sleep(30);
-                asyncCloseDone = true;
-              });
+              return closing(
+                p,
+                () => [b('x')],
+                async () => {
+                  await sleep(30);
+                  asyncCloseDone = true;
+                },
+              );
             case '/close-throws':
               ok(sr);
-              return closing(p, () => [b('x')], () => {
-                throw new Error('close exploded');
-              });
+              return closing(
+                p,
+                () => [b('x')],
+                () => {
+                  throw new Error('close exploded');
+                },
+              );
             default:
               ok(sr);
               return closing('/head', () => [b('x')]);
@@ -1156,7 +1313,15 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
             }
             await rawRequest(port, `HEAD ${P}/head HTTP/1.1\r\nHost: h\r\n\r\n`, { methods: ['HEAD'] });
             await sleep(60);
-            assert.deepEqual(counts, { '/ok': 1, '/iter-throw': 1, '/sr-throw': 1, '/truncated': 1, '/async-close': 1, '/close-throws': 1, '/head': 1 });
+            assert.deepEqual(counts, {
+              '/ok': 1,
+              '/iter-throw': 1,
+              '/sr-throw': 1,
+              '/truncated': 1,
+              '/async-close': 1,
+              '/close-throws': 1,
+              '/head': 1,
+            });
             assert.equal(asyncCloseDone, true);
             assert.match(log.text, /close exploded/);
             const r = await rawRequest(port, get('/ok'));
@@ -1169,7 +1334,11 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
 
       it('57. two Set-Cookie headers stay separate; Date is added once', async () => {
         const app: App = (environ, sr) => {
-          const h: ResponseHeaders = [['Content-Type', 'text/plain'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']];
+          const h: ResponseHeaders = [
+            ['Content-Type', 'text/plain'],
+            ['Set-Cookie', 'a=1'],
+            ['Set-Cookie', 'b=2'],
+          ];
           if (environ.PATH_INFO === '/dated') h.push(['Date', 'Tue, 01 Jan 2030 00:00:00 GMT']);
           sr('200 OK', h);
           return [b('x')];
@@ -1197,7 +1366,10 @@ export function conformanceSuite(name: string, factory: ServerFactory, suite: Su
               fileClosed++;
             },
           };
-          sr('200 OK', [['Content-Type', 'application/octet-stream'], ['Content-Length', '6']]);
+          sr('200 OK', [
+            ['Content-Type', 'application/octet-stream'],
+            ['Content-Length', '6'],
+          ]);
           return environ['wsgi.file_wrapper'](file, 4);
         };
         await withServer(app, async (port) => {

@@ -4,14 +4,28 @@
  * tarball, unpacked once into node_modules/.cache.
  */
 
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
 const SYSTEM_NAMES = ['chromium', 'chromium-browser'];
 /** Where the packaged build is unpacked, beside the other tools' caches in node_modules. */
-const CACHE_ROOT = join(dirname(createRequire(import.meta.url).resolve('playwright-core/package.json')), '..', '.cache');
+const CACHE_ROOT = join(
+  dirname(createRequire(import.meta.url).resolve('playwright-core/package.json')),
+  '..',
+  '.cache',
+);
 /**
  * The packaged build's flags (it is made for serverless hosts), less those that would change what a
  * page may do, so the tests see a user's browser's same-origin rules, and --single-process, under
@@ -60,7 +74,7 @@ async function packagedChromium(): Promise<Packaged> {
     const root = join(dirname(createRequire(import.meta.url).resolve('@sparticuz/chromium')), '..', '..');
     version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
   } catch (err) {
-    throw new Error(`${FIX} (${(err as Error).message})`);
+    throw new Error(`${FIX} (${(err as Error).message})`, { cause: err });
   }
   const dir = join(CACHE_ROOT, `nsgi-chromium-${version}`);
   if (!existsSync(join(dir, 'chromium'))) {
@@ -72,7 +86,7 @@ async function packagedChromium(): Promise<Packaged> {
       await Chromium.executablePath();
     } catch (err) {
       rmSync(partial, { recursive: true, force: true });
-      throw new Error(`${FIX} (unpacking @sparticuz/chromium failed: ${(err as Error).message})`);
+      throw new Error(`${FIX} (unpacking @sparticuz/chromium failed: ${(err as Error).message})`, { cause: err });
     } finally {
       if (tmpdir === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = tmpdir;
@@ -104,6 +118,6 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: packaged.executablePath,
     args: packaged.args,
-    env: { ...process.env, ...packaged.env } as Record<string, string>,
+    env: { ...process.env, ...packaged.env },
   });
 }

@@ -19,7 +19,7 @@ export interface HostOptions {
 export interface Host {
   name: string;
   /** A server supertest can listen on and close per request. */
-  server(app: AppLike, options?: HostOptions): http.Server;
+  server: (app: AppLike, options?: HostOptions) => http.Server;
 }
 
 export const HOSTS: readonly Host[] = [
@@ -30,7 +30,8 @@ export const HOSTS: readonly Host[] = [
   },
   {
     name: 'node:http',
-    server: (app, { mount, trustProxy } = {}) => http.createServer(toNodeListener(app, { scriptName: mount, trustProxy })),
+    server: (app, { mount, trustProxy } = {}) =>
+      http.createServer(toNodeListener(app, { scriptName: mount, trustProxy })),
   },
   {
     name: 'Express',

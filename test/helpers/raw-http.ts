@@ -29,7 +29,11 @@ export function headerAll(r: RawResponse, name: string): string[] {
  * Parses as many complete responses as `buf` holds. `methods` tells which requests were HEAD (no body).
  * Returns the responses and how many bytes they used. Interim 1xx responses are returned too.
  */
-export function parseResponses(buf: Buffer, methods: string[], eof: boolean): { responses: RawResponse[]; used: number; truncated: boolean } {
+export function parseResponses(
+  buf: Buffer,
+  methods: string[],
+  eof: boolean,
+): { responses: RawResponse[]; used: number; truncated: boolean } {
   const responses: RawResponse[] = [];
   let off = 0;
   let truncated = false;
@@ -49,7 +53,15 @@ export function parseResponses(buf: Buffer, methods: string[], eof: boolean): { 
       return [l.slice(0, i), l.slice(i + 1).trim()] as [string, string];
     });
     const status = Number(m[2]);
-    const r: RawResponse = { status, reason: m[3]!, version: m[1]!, headers, body: Buffer.alloc(0), chunked: false, head };
+    const r: RawResponse = {
+      status,
+      reason: m[3]!,
+      version: m[1]!,
+      headers,
+      body: Buffer.alloc(0),
+      chunked: false,
+      head,
+    };
     let p = end + 4;
     if (status >= 100 && status < 200) {
       responses.push(r);
@@ -132,7 +144,11 @@ export interface RawOptions {
 }
 
 /** Sends `data` (or each item of it in turn) and collects responses until `expect` finals arrived or the server closed. */
-export function rawRequest(port: number, data: string | Buffer | Array<string | Buffer>, opts: RawOptions = {}): Promise<RawExchange> {
+export function rawRequest(
+  port: number,
+  data: string | Buffer | Array<string | Buffer>,
+  opts: RawOptions = {},
+): Promise<RawExchange> {
   const methods = opts.methods ?? ['GET'];
   const expect = opts.expect ?? methods.length;
   return new Promise((resolve, reject) => {
@@ -168,7 +184,8 @@ export function rawRequest(port: number, data: string | Buffer | Array<string | 
       closed = true;
     });
     sock.on('connect', () => {
-      for (const d of Array.isArray(data) ? data : [data]) sock.write(typeof d === 'string' ? Buffer.from(d, 'latin1') : d);
+      for (const d of Array.isArray(data) ? data : [data])
+        sock.write(typeof d === 'string' ? Buffer.from(d, 'latin1') : d);
     });
   });
 }

@@ -37,7 +37,13 @@ describe('parseResponseHead', () => {
   it('accepts HTAB and obs-text in values, rejects the rest with InterfaceError', () => {
     parseResponseHead('200 OK', [['X-A', 'a\tb\u00e9']]);
     for (const [headers, code] of [
-      [[['Content-Length', '1'], ['content-length', '1']], 'ERR_NSGI_INVALID_CONTENT_LENGTH'],
+      [
+        [
+          ['Content-Length', '1'],
+          ['content-length', '1'],
+        ],
+        'ERR_NSGI_INVALID_CONTENT_LENGTH',
+      ],
       [[['Content-Length', '-1']], 'ERR_NSGI_INVALID_CONTENT_LENGTH'],
       [[['X-A', 'a\x7fb']], 'ERR_NSGI_INVALID_HEADER_VALUE'],
       [[['X-A', 'a\nb']], 'ERR_NSGI_INVALID_HEADER_VALUE'],
@@ -53,22 +59,57 @@ describe('parseResponseHead', () => {
     }
   });
   it('checks each response in full, whatever the one before it was (repeats are remembered by position)', () => {
-    const good: Array<[string, string]> = [['Content-Type', 'text/plain'], ['X-A', 'a'], ['Content-Length', '5']];
+    const good: Array<[string, string]> = [
+      ['Content-Type', 'text/plain'],
+      ['X-A', 'a'],
+      ['Content-Length', '5'],
+    ];
     for (let i = 0; i < 3; i++) assert.equal(parseResponseHead('200 OK', good).contentLength, 5);
     const cases: Array<[Array<[string, string]>, string]> = [
-      [[['Content-Type', 'text/plain'], ['X-A', 'a\nb']], 'ERR_NSGI_INVALID_HEADER_VALUE'],
-      [[['Content-Type', 'text/plain'], ['X A', 'a']], 'ERR_NSGI_INVALID_HEADER_NAME'],
-      [[['Content-Type', 'text/plain'], ['Connection', 'a']], 'ERR_NSGI_HOP_BY_HOP_HEADER'],
-      [[['Content-Type', 'text/plain'], ['X-A', 'a'], ['Content-Length', 'x']], 'ERR_NSGI_INVALID_CONTENT_LENGTH'],
+      [
+        [
+          ['Content-Type', 'text/plain'],
+          ['X-A', 'a\nb'],
+        ],
+        'ERR_NSGI_INVALID_HEADER_VALUE',
+      ],
+      [
+        [
+          ['Content-Type', 'text/plain'],
+          ['X A', 'a'],
+        ],
+        'ERR_NSGI_INVALID_HEADER_NAME',
+      ],
+      [
+        [
+          ['Content-Type', 'text/plain'],
+          ['Connection', 'a'],
+        ],
+        'ERR_NSGI_HOP_BY_HOP_HEADER',
+      ],
+      [
+        [
+          ['Content-Type', 'text/plain'],
+          ['X-A', 'a'],
+          ['Content-Length', 'x'],
+        ],
+        'ERR_NSGI_INVALID_CONTENT_LENGTH',
+      ],
     ];
     for (const [headers, code] of cases) {
       for (let i = 0; i < 2; i++) {
-        assert.throws(() => parseResponseHead('200 OK', headers), (e: unknown) => e instanceof InterfaceError && e.code === code);
+        assert.throws(
+          () => parseResponseHead('200 OK', headers),
+          (e: unknown) => e instanceof InterfaceError && e.code === code,
+        );
         assert.equal(parseResponseHead('200 OK', good).contentLength, 5);
       }
     }
     assert.equal(parseResponseHead('201 Created', good).code, 201);
-    assert.throws(() => parseResponseHead('200  OK', good), (e: unknown) => e instanceof InterfaceError && e.code === 'ERR_NSGI_INVALID_STATUS');
+    assert.throws(
+      () => parseResponseHead('200  OK', good),
+      (e: unknown) => e instanceof InterfaceError && e.code === 'ERR_NSGI_INVALID_STATUS',
+    );
     assert.equal(parseResponseHead('200 OK', good).reason, 'OK');
   });
 });
@@ -82,12 +123,15 @@ describe('app forms', () => {
   });
   it('a class is constructed per request and its instance is the body', () => {
     class A implements Iterable<Bytes> {
-      constructor(public environ: Environ, public sr: StartResponse) {}
+      constructor(
+        public environ: Environ,
+        public sr: StartResponse,
+      ) {}
       *[Symbol.iterator]() {}
     }
     const body = toApp(A)(env, sr);
     assert.ok(body instanceof A);
-    assert.equal((body as A).environ, env);
+    assert.equal(body.environ, env);
   });
   it('an object with call() is called with itself as this', () => {
     const obj = {
@@ -103,7 +147,10 @@ describe('app forms', () => {
     assert.match(whyNotApp('x')!, /a string is not an nsgi app/);
     assert.match(whyNotApp(null)!, /null is not an nsgi app/);
     assert.match(whyNotApp([])!, /an array is not an nsgi app/);
-    assert.equal(whyNotApp(() => []), undefined);
+    assert.equal(
+      whyNotApp(() => []),
+      undefined,
+    );
   });
 });
 
@@ -144,7 +191,11 @@ describe('mount prefixes', () => {
       return [];
     };
     const environ = { SCRIPT_NAME: '/app', PATH_INFO: '/api/v1/users' } as unknown as Environ;
-    Object.defineProperty(environ, 'nsgi.signal', { get: () => (reads++, new AbortController().signal), enumerable: true, configurable: true });
+    Object.defineProperty(environ, 'nsgi.signal', {
+      get: () => (reads++, new AbortController().signal),
+      enumerable: true,
+      configurable: true,
+    });
     mount({ '/api/v1': inner })(environ, () => () => Promise.resolve());
     assert.equal(reads, 0);
     assert.equal(seen!.SCRIPT_NAME, '/app/api/v1');
@@ -152,7 +203,10 @@ describe('mount prefixes', () => {
   });
 
   it('mount() refuses a prefix that the hosts would refuse, with the same words', () => {
-    assert.throws(() => mount({ 'api/': () => [] }), /a mount\(\) prefix must be a path that starts with '\/' and does not end with '\/'/);
+    assert.throws(
+      () => mount({ 'api/': () => [] }),
+      /a mount\(\) prefix must be a path that starts with '\/' and does not end with '\/'/,
+    );
     assert.throws(() => mount({ '/api/': () => [] }), /does not end with '\/'/);
   });
 });

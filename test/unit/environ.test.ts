@@ -67,7 +67,10 @@ describe('buildEnviron', () => {
   });
 
   it('absolute-form takes path and query from the target and HTTP_HOST from its authority', () => {
-    const e = buildEnviron(req({ target: 'http://h.example:8080/p%20q?x=1', rawHeaders: ['Host', 'other'] }), opts).environ;
+    const e = buildEnviron(
+      req({ target: 'http://h.example:8080/p%20q?x=1', rawHeaders: ['Host', 'other'] }),
+      opts,
+    ).environ;
     assert.equal(e.PATH_INFO, '/p q');
     assert.equal(e.QUERY_STRING, 'x=1');
     assert.equal(e.HTTP_HOST, 'h.example:8080');
@@ -119,7 +122,10 @@ describe('buildEnviron', () => {
   });
 
   it('trims only SP and HTAB around header values, keeping bytes of the value such as 0xA0', () => {
-    const e = buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-A', ' \tv a\t ', 'X-B', '\xa0b\xa0', 'X-C', ' ', 'X-D', ''] }), opts).environ;
+    const e = buildEnviron(
+      req({ rawHeaders: ['Host', 'h', 'X-A', ' \tv a\t ', 'X-B', '\xa0b\xa0', 'X-C', ' ', 'X-D', ''] }),
+      opts,
+    ).environ;
     assert.equal(e.HTTP_X_A, 'v a');
     assert.equal(e.HTTP_X_B, '\xa0b\xa0');
     assert.equal(e.HTTP_X_C, '');
@@ -147,10 +153,16 @@ describe('buildEnviron', () => {
     const chunked = buildEnviron(req({ rawHeaders: ['Host', 'h', 'Transfer-Encoding', 'Chunked'] }), opts);
     assert.equal(chunked.bodyLength, null);
     assert.ok(!('HTTP_TRANSFER_ENCODING' in chunked.environ));
-    const cont = buildEnviron(req({ rawHeaders: ['Host', 'h', 'Content-Length', '3', 'Expect', '100-Continue'] }), opts);
+    const cont = buildEnviron(
+      req({ rawHeaders: ['Host', 'h', 'Content-Length', '3', 'Expect', '100-Continue'] }),
+      opts,
+    );
     assert.equal(cont.expectsContinue, true);
     assert.equal(cont.environ.HTTP_EXPECT, '100-Continue');
-    const old = buildEnviron(req({ httpVersion: '1.0', rawHeaders: ['Content-Length', '3', 'Expect', 'whatever'] }), opts);
+    const old = buildEnviron(
+      req({ httpVersion: '1.0', rawHeaders: ['Content-Length', '3', 'Expect', 'whatever'] }),
+      opts,
+    );
     assert.equal(old.expectsContinue, false, 'HTTP/1.0 expectations are ignored');
   });
 
@@ -165,7 +177,10 @@ describe('buildEnviron', () => {
     assert.equal(b.HTTP_ACCEPT, 'c');
     assert.equal(b.HTTP_X_CUSTOM, 'w');
     assert.ok(!('HTTP_COOKIE' in b));
-    assert.equal(env(['Host', 'h', 'Accept', 'a', 'accept', 'b', 'Cookie', 'x=1', 'COOKIE', 'y=2']).HTTP_ACCEPT, 'a, b');
+    assert.equal(
+      env(['Host', 'h', 'Accept', 'a', 'accept', 'b', 'Cookie', 'x=1', 'COOKIE', 'y=2']).HTTP_ACCEPT,
+      'a, b',
+    );
     refused({ rawHeaders: ['Host', 'h', 'HOST', 'h'] }, 400);
     refused({ rawHeaders: ['Host', 'h', 'Content-Type', 'a', 'content-TYPE', 'b'] }, 400);
     refused({ rawHeaders: ['Host', 'h', 'content-length', '1', 'Content-Length', '1'] }, 400);
@@ -174,7 +189,10 @@ describe('buildEnviron', () => {
 
   it('stays exact past the header-name caches (thousands of distinct names)', () => {
     for (let i = 0; i < 2100; i++) {
-      const e = buildEnviron(req({ rawHeaders: ['Host', 'h', `X-Probe-${i}`, 'a', `x-probe-${i}`, 'b'] }), opts).environ;
+      const e = buildEnviron(
+        req({ rawHeaders: ['Host', 'h', `X-Probe-${i}`, 'a', `x-probe-${i}`, 'b'] }),
+        opts,
+      ).environ;
       assert.equal(e[`HTTP_X_PROBE_${i}`], 'a, b');
     }
     // Past the caches, a repeated rule-carrying header is still seen, in any spelling.
@@ -198,11 +216,20 @@ describe('buildEnviron', () => {
     assert.equal(e.REMOTE_ADDR, '198.51.100.7');
     assert.equal(e.REMOTE_PORT, undefined);
     assert.equal(e['wsgi.url_scheme'], 'https');
-    const spoofed = buildEnviron(req({ remoteAddress: '203.0.113.1', rawHeaders: ['Host', 'h', 'X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Proto', 'https'] }), o).environ;
+    const spoofed = buildEnviron(
+      req({
+        remoteAddress: '203.0.113.1',
+        rawHeaders: ['Host', 'h', 'X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Proto', 'https'],
+      }),
+      o,
+    ).environ;
     assert.equal(spoofed.REMOTE_ADDR, '203.0.113.1');
     assert.equal(spoofed['wsgi.url_scheme'], 'http');
     const hops = compileEnvironOptions({ errors, trustProxy: 1 });
-    assert.equal(buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-Forwarded-For', '1.1.1.1, 2.2.2.2'] }), hops).environ.REMOTE_ADDR, '2.2.2.2');
+    assert.equal(
+      buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-Forwarded-For', '1.1.1.1, 2.2.2.2'] }), hops).environ.REMOTE_ADDR,
+      '2.2.2.2',
+    );
     const bogusProto = buildEnviron(req({ rawHeaders: ['Host', 'h', 'X-Forwarded-Proto', 'gopher'] }), o).environ;
     assert.equal(bogusProto['wsgi.url_scheme'], 'http');
   });
@@ -211,7 +238,7 @@ describe('buildEnviron', () => {
     const e = buildEnviron(req({ target: '/caf%C3%A9/x%20y?q=1', scriptName: '/caf%C3%A9' }), opts).environ;
     assert.equal(applicationUri(e), 'http://example.com/caf%C3%A9');
     assert.equal(requestUri(e), 'http://example.com/caf%C3%A9/x%20y?q=1');
-    const root = buildEnviron(req({ target: '/a', rawHeaders: [] , httpVersion: '1.0' }), opts).environ;
+    const root = buildEnviron(req({ target: '/a', rawHeaders: [], httpVersion: '1.0' }), opts).environ;
     assert.equal(applicationUri(root), 'http://127.0.0.1:8080/');
     assert.equal(requestUri(root, false), 'http://127.0.0.1:8080/a');
   });

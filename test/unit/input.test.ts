@@ -19,7 +19,8 @@ function source(chunks: string[], end: 'eof' | 'disconnect' = 'eof'): BodySource
 }
 
 const str = (b: Uint8Array) => Buffer.from(b).toString();
-const input = (chunks: string[], limit = Infinity, end: 'eof' | 'disconnect' = 'eof') => new RequestInput(source(chunks, end), { maxBodySize: limit });
+const input = (chunks: string[], limit = Infinity, end: 'eof' | 'disconnect' = 'eof') =>
+  new RequestInput(source(chunks, end), { maxBodySize: limit });
 
 describe('RequestInput', () => {
   it('read(n) spans chunks and returns exactly n bytes until the end', async () => {
@@ -97,7 +98,10 @@ describe('RequestInput', () => {
 
   it('a transport whose body ends short of the declared length is an error, not a short complete body', async () => {
     const i = new RequestInput(source(['12', '3']), { maxBodySize: 100, length: 5 });
-    await assert.rejects(i.read(), (err: unknown) => err instanceof ClientDisconnectedError && /ended after 3 of 5 bytes/.test(err.message));
+    await assert.rejects(
+      i.read(),
+      (err: unknown) => err instanceof ClientDisconnectedError && /ended after 3 of 5 bytes/.test(err.message),
+    );
     await assert.rejects(i.read(), ClientDisconnectedError);
   });
 

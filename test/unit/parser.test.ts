@@ -5,14 +5,22 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DEFAULT_PARSER_LIMITS, ParseError, RequestParser, type ParserLimits } from '../../src/server/parser.js';
 
-const LIMITS: ParserLimits = { ...DEFAULT_PARSER_LIMITS, maxBodySize: 1_000_000, maxHeaderSize: 4096, maxRequestTarget: 1024 };
+const LIMITS: ParserLimits = {
+  ...DEFAULT_PARSER_LIMITS,
+  maxBodySize: 1_000_000,
+  maxHeaderSize: 4096,
+  maxRequestTarget: 1024,
+};
 
 /** Everything the parser reports for `pieces`, fed in order, with body bytes joined per message. */
 function events(pieces: Buffer[]): string[] {
   const out: string[] = [];
   let body: Buffer[] = [];
   const parser = new RequestParser(LIMITS, {
-    onHead: (h) => out.push(`head ${h.method} ${h.target} ${h.httpVersion} ${JSON.stringify(h.rawHeaders)} ${h.bodyLength} ${h.keepAlive} ${h.expectContinue}`),
+    onHead: (h) =>
+      out.push(
+        `head ${h.method} ${h.target} ${h.httpVersion} ${JSON.stringify(h.rawHeaders)} ${h.bodyLength} ${h.keepAlive} ${h.expectContinue}`,
+      ),
     onBody: (c) => body.push(Buffer.from(c)),
     onComplete: (t) => {
       out.push(`body ${Buffer.concat(body).toString('latin1')}`, `end ${JSON.stringify(t)}`);
@@ -62,7 +70,11 @@ describe('request parser', () => {
       const bytes = latin1(text);
       const whole = events([bytes]);
       for (let i = 1; i < bytes.length; i++) {
-        assert.deepEqual(events([bytes.subarray(0, i), bytes.subarray(i)]), whole, `split at ${i} of ${JSON.stringify(text)}`);
+        assert.deepEqual(
+          events([bytes.subarray(0, i), bytes.subarray(i)]),
+          whole,
+          `split at ${i} of ${JSON.stringify(text)}`,
+        );
       }
     }
   });
@@ -78,18 +90,22 @@ describe('request parser', () => {
   it('property: any partition of a pipeline of requests parses identically', () => {
     const message = fc.constantFrom(...VALID, ...INVALID);
     fc.assert(
-      fc.property(fc.array(message, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 20 }), (messages, cuts) => {
-        const bytes = latin1(messages.join(''));
-        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-        const pieces: Buffer[] = [];
-        let from = 0;
-        for (const p of points) {
-          pieces.push(bytes.subarray(from, p));
-          from = p;
-        }
-        pieces.push(bytes.subarray(from));
-        assert.deepEqual(events(pieces), events([bytes]));
-      }),
+      fc.property(
+        fc.array(message, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (messages, cuts) => {
+          const bytes = latin1(messages.join(''));
+          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const pieces: Buffer[] = [];
+          let from = 0;
+          for (const p of points) {
+            pieces.push(bytes.subarray(from, p));
+            from = p;
+          }
+          pieces.push(bytes.subarray(from));
+          assert.deepEqual(events(pieces), events([bytes]));
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -151,7 +167,8 @@ describe('request parser', () => {
     for (const target of ['/path', 'example.com', 'http://example.com/', '*', 'user@h:443', 'h:44x', ':443', '[::1]']) {
       assert.equal(status(target), '400', target);
     }
-    for (const target of ['example.com:443', '127.0.0.1:8080', '[::1]:443']) assert.equal(status(target), '501', target);
+    for (const target of ['example.com:443', '127.0.0.1:8080', '[::1]:443'])
+      assert.equal(status(target), '501', target);
   });
 
   it('reports the head, the body and the end of a pipelined message in order, stopping after each message', () => {

@@ -60,7 +60,10 @@ describe('nsgi.signal stand-in (lazySignal)', () => {
     assert.equal(events.length, 1);
     assert.equal(events[0]!.type, 'abort');
     assert.equal(onabort, 1);
-    assert.throws(() => signal.throwIfAborted(), (err) => err === reason);
+    assert.throws(
+      () => signal.throwIfAborted(),
+      (err) => err === reason,
+    );
     assert.equal(util.inspect(signal), 'AbortSignal { aborted: true }');
   });
 
@@ -69,7 +72,10 @@ describe('nsgi.signal stand-in (lazySignal)', () => {
     const signal = lazySignal(abort);
     const reason = new Error('early');
     abort.abort(reason);
-    assert.throws(() => signal.throwIfAborted(), (err) => err === reason);
+    assert.throws(
+      () => signal.throwIfAborted(),
+      (err) => err === reason,
+    );
     assert.equal(abort.signal.aborted, true);
   });
 
@@ -102,7 +108,10 @@ describe('nsgi.signal stand-in (lazySignal)', () => {
       assert.equal(await response.text(), 'hi');
       const abort = new RequestAbort();
       abort.abort(new Error('gone before the request'));
-      await assert.rejects(fetch(`http://127.0.0.1:${port}/`, { signal: lazySignal(abort) }), /gone before the request/);
+      await assert.rejects(
+        fetch(`http://127.0.0.1:${port}/`, { signal: lazySignal(abort) }),
+        /gone before the request/,
+      );
     } finally {
       server.closeAllConnections();
       server.close();

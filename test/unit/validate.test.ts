@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LintError, validate } from '../../src/middleware/validate.js';
 import { RequestInput, type BodySource } from '../../src/input.js';
-import type { App, Body, Bytes, Environ, StartResponse, WriteFn } from '../../src/types.js';
+import type { App, Body, Bytes, Environ, StartResponse } from '../../src/types.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -42,7 +42,7 @@ function environ(over: Record<string, unknown> = {}, body: string[] = []): Envir
   return env as Environ;
 }
 
-const okStart: StartResponse = () => (async () => {}) as WriteFn;
+const okStart: StartResponse = () => async () => {};
 
 /** Runs `app` under validate as a well-behaved server would; returns the rules reported. */
 async function run(
@@ -68,7 +68,10 @@ async function run(
 }
 
 const hello: App = (_e, sr) => {
-  sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '5']]);
+  sr('200 OK', [
+    ['Content-Type', 'text/plain'],
+    ['Content-Length', '5'],
+  ]);
   return [b('hello')];
 };
 
@@ -108,7 +111,11 @@ describe('validate: a correct exchange', () => {
       sr('200 OK', []);
       return [];
     });
-    assert.throws(() => lint(environ(), okStart), (e: unknown) => e instanceof LintError && e.rule === 'headers.content-type' && /needs a Content-Type/.test(e.message));
+    assert.throws(
+      () => lint(environ(), okStart),
+      (e: unknown) =>
+        e instanceof LintError && e.rule === 'headers.content-type' && /needs a Content-Type/.test(e.message),
+    );
   });
 });
 
@@ -140,7 +147,7 @@ describe('validate: what the server hands the app', () => {
   }
 
   it('environ.plain-object: an environ that is a class instance', async () => {
-    const env = Object.assign(Object.create({ inherited: true }) as object, environ()) as Environ;
+    const env = Object.assign(Object.create({ inherited: true }) as object, environ());
     assert.ok((await run(hello, env)).includes('server:environ.plain-object'));
   });
 
@@ -163,7 +170,13 @@ describe('validate: what the server hands the app', () => {
     assert.ok((await run(hello, environ(), { start })).includes('server:start-response.write'));
   });
 
-  const inputRules: Array<[string, Partial<Record<'read' | 'readline' | 'readlines', (...a: unknown[]) => Promise<unknown>>>, (e: Environ) => Promise<unknown>]> = [
+  const inputRules: Array<
+    [
+      string,
+      Partial<Record<'read' | 'readline' | 'readlines', (...a: unknown[]) => Promise<unknown>>>,
+      (e: Environ) => Promise<unknown>,
+    ]
+  > = [
     ['input.bytes', { read: async () => 'text' }, (e) => e['wsgi.input'].read()],
     ['input.size', { read: async () => b('abcdef') }, (e) => e['wsgi.input'].read(2)],
     ['input.readline', { readline: async () => b('a\nb\n') }, (e) => e['wsgi.input'].readline()],
@@ -171,7 +184,13 @@ describe('validate: what the server hands the app', () => {
   ];
   for (const [rule, impl, use] of inputRules) {
     it(`${rule}: a wsgi.input that misbehaves`, async () => {
-      const input = { read: async () => b(''), readline: async () => b(''), readlines: async () => [], async *[Symbol.asyncIterator]() {}, ...impl };
+      const input = {
+        read: async () => b(''),
+        readline: async () => b(''),
+        readlines: async () => [],
+        async *[Symbol.asyncIterator]() {},
+        ...impl,
+      };
       const app: App = async (e, sr) => {
         await use(e);
         sr('200 OK', [['Content-Type', 'text/plain']]);
@@ -183,7 +202,12 @@ describe('validate: what the server hands the app', () => {
 
   it('input.after-eof and input.over-length: data after the end, more than CONTENT_LENGTH', async () => {
     const replies = [b(''), b('late')];
-    const input = { read: async () => replies.shift() ?? b(''), readline: async () => b(''), readlines: async () => [], async *[Symbol.asyncIterator]() {} };
+    const input = {
+      read: async () => replies.shift() ?? b(''),
+      readline: async () => b(''),
+      readlines: async () => [],
+      async *[Symbol.asyncIterator]() {},
+    };
     const app: App = async (e, sr) => {
       await e['wsgi.input'].read();
       await e['wsgi.input'].read();
@@ -222,14 +246,44 @@ describe('validate: what the server hands the app', () => {
 describe('validate: what the app does', () => {
   const startRules: Array<[string, App]> = [
     ['start-response.arguments', (_e, sr) => ((sr as unknown as (s: string) => void)('200 OK'), [])],
-    ['start-response.twice', (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain']]), sr('200 OK', [['Content-Type', 'text/plain']]), [])],
+    [
+      'start-response.twice',
+      (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain']]), sr('200 OK', [['Content-Type', 'text/plain']]), []),
+    ],
     ['headers.array', (_e, sr) => (sr('200 OK', {} as never), [])],
     ['headers.pair', (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain', 'x'] as never]), [])],
     ['start-response.invalid-status', (_e, sr) => (sr('200OK', [['Content-Type', 'text/plain']]), [])],
     ['start-response.informational-status', (_e, sr) => (sr('100 Continue', []), [])],
-    ['start-response.hop-by-hop-header', (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain'], ['Connection', 'close']]), [])],
-    ['start-response.invalid-header-value', (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain'], ['X-A', 'a\r\nSet-Cookie: x']]), [])],
-    ['start-response.invalid-header-name', (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain'], ['X A', '1']]), [])],
+    [
+      'start-response.hop-by-hop-header',
+      (_e, sr) => (
+        sr('200 OK', [
+          ['Content-Type', 'text/plain'],
+          ['Connection', 'close'],
+        ]),
+        []
+      ),
+    ],
+    [
+      'start-response.invalid-header-value',
+      (_e, sr) => (
+        sr('200 OK', [
+          ['Content-Type', 'text/plain'],
+          ['X-A', 'a\r\nSet-Cookie: x'],
+        ]),
+        []
+      ),
+    ],
+    [
+      'start-response.invalid-header-name',
+      (_e, sr) => (
+        sr('200 OK', [
+          ['Content-Type', 'text/plain'],
+          ['X A', '1'],
+        ]),
+        []
+      ),
+    ],
     ['headers.content-type', (_e, sr) => (sr('200 OK', []), [])],
     ['headers.content-type', (_e, sr) => (sr('204 No Content', [['Content-Type', 'text/plain']]), [])],
     ['headers.content-length', (_e, sr) => (sr('304 Not Modified', [['Content-Length', '0']]), [])],
@@ -237,9 +291,18 @@ describe('validate: what the app does', () => {
     ['app.return', () => 'text' as never],
     ['app.return', () => ({ notIterable: true }) as never],
     ['body.bytes', (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain']]), ['text' as never])],
-    ['body.before-start', (_e, sr) => gen(['x'])],
+    ['body.before-start', () => gen(['x'])],
     ['body.no-body-status', (_e, sr) => (sr('204 No Content', []), [b('x')])],
-    ['body.content-length', (_e, sr) => (sr('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '9']]), gen(['short']))],
+    [
+      'body.content-length',
+      (_e, sr) => (
+        sr('200 OK', [
+          ['Content-Type', 'text/plain'],
+          ['Content-Length', '9'],
+        ]),
+        gen(['short'])
+      ),
+    ],
   ];
   for (const [rule, app] of startRules) {
     it(`${rule}`, async () => {
