@@ -252,6 +252,9 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   }
 }
 
+/** A body read to its end, its length unknown up front. */
+const UNKNOWN_LENGTH = Object.freeze({ bodyLength: null, expectContinue: false });
+
 /** Wraps an app as a Fetch handler: `(request) => Response | Promise<Response>` (a ready Response when the app answers at once). */
 export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}): FetchHandler {
   const gateway = new Gateway(app, options);
@@ -293,16 +296,13 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
       }
     // A Request need not carry Host; its URL always names one.
     if (!host) rawHeaders.push('host', authority);
-    // A body with no declared length (a stream made in-process) is read to its end, as chunked would be.
-    if (
+    // A body with no declared length (a stream made in-process) is read to its end.
+    const unframed =
       !Array.isArray(nodeHeaders) &&
       !NO_BODY_METHODS.has(request.method) &&
       request.body !== null &&
       !request.headers.has('content-length') &&
-      !request.headers.has('transfer-encoding')
-    ) {
-      rawHeaders.push('transfer-encoding', 'chunked');
-    }
+      !request.headers.has('transfer-encoding');
     const peer = connection(request, ...extra);
     const info: RequestInfo = {
       method: request.method,
@@ -318,6 +318,7 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
       scriptName,
       path: undefined,
       errors: undefined,
+      framing: unframed ? UNKNOWN_LENGTH : undefined,
       body: exchange,
       abort: exchange,
       sendContinue: undefined,

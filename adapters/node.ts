@@ -249,6 +249,7 @@ export function describeRequest(
     errors: undefined,
     body: exchange,
     abort: exchange,
+    framing: undefined,
     sendContinue: undefined,
   };
 }

@@ -6,11 +6,19 @@
 import proxyaddr from 'proxy-addr';
 import { HttpError } from './errors.js';
 import { fileWrapper } from './file-wrapper.js';
-import { parseContentLength, transferEncodingError } from './framing.js';
 import { lazySignal, type RequestAbort } from './abort.js';
 import { EMPTY_INPUT, RequestInput, type BodyInput, type BodySource } from './input.js';
 import { internalize, percentDecodeNative } from './native.js';
-import { connectError, invalidHostError, isValidHost } from './request-head.js';
+import {
+  checkHost,
+  repeatedFieldError,
+  settleFraming,
+  targetForm,
+  TargetForm,
+  targetTooLongError,
+  type HeadFields,
+  type HeadFraming,
+} from './request-head.js';
 import { ownsPath } from './script-name.js';
 import type { Environ, ErrorStream } from './types.js';
 import { VERSION } from './version.js';
@@ -44,6 +52,12 @@ export interface RequestInfo {
   path?: string | undefined;
   /** This request's `wsgi.errors`, when the host logs per request (Fastify's `request.log`). Default: the server's. */
   errors?: ErrorStream | undefined;
+  /**
+   * The body's framing when the host settled it: the raw server's parser, which applied the
+   * request-head rules already, or a host whose body is not framed by its header lines (a Fetch
+   * Request's stream of unknown length: `{ bodyLength: null }`). Default: settled from the headers.
+   */
+  framing?: HeadFraming | undefined;
   /** The de-framed body. */
   body: BodySource;
   /** Aborted by the transport when the client disconnects or the server shuts down. */
@@ -246,8 +260,6 @@ function headerEntry(name: string): HeaderEntry {
 const lastNames: string[] = [];
 const lastEntries: HeaderEntry[] = [];
 const MEMO_POSITIONS = 64;
-/** The last Host value that passed isValidHost(). */
-let lastValidHost = '';
 
 export function mappedAddress(addr: string): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
@@ -299,22 +311,96 @@ export interface BuiltEnviron {
 
 /**
  * Builds the environ for a request, or throws HttpError for a request the server must refuse
- * (400, 404 outside the mount, 413, 414, 417, 501).
+ * (400, 404 outside the mount, 413, 414, 417, 501). Phases: the target, the mount, the headers
+ * (with the request-head rules, unless the host's parser applied them), the peer and scheme, the body.
  */
 export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): BuiltEnviron {
   const target = req.target;
-  if (target.length > o.maxRequestTarget) {
-    throw new HttpError(414, `request-target longer than ${o.maxRequestTarget} characters`);
+  if (target.length > o.maxRequestTarget) throw targetTooLongError(o.maxRequestTarget);
+  splitTarget(req.method, target);
+  const asterisk = parts.path === '*';
+  if (req.path !== undefined && !asterisk) {
+    parts.path = req.path;
+    parts.escaped = true;
   }
-  if (req.method === 'CONNECT') throw connectError(target);
+  mountPaths(req.scriptName, asterisk);
 
-  // Split the request-target into path and query (RFC 9112 §3.2), keeping the raw form as REQUEST_URI.
-  let path: string;
-  let query: string;
-  let authority: string | undefined;
-  // The query starts at the first '?' and the target ends at a '#'. Short targets, nearly all of
-  // them, are scanned here (two indexOf() calls cost more than the scan), which also tells whether
-  // the path has escapes to decode.
+  const server = serverIdentity(req, o);
+  // Built first so the header loop writes HTTP_* keys straight into it; wsgi.input and
+  // wsgi.url_scheme are settled once the headers are known.
+  const environ = {
+    REQUEST_METHOD: req.method,
+    SCRIPT_NAME: parts.scriptName,
+    PATH_INFO: parts.pathInfo,
+    QUERY_STRING: parts.query,
+    REQUEST_URI: target,
+    SERVER_NAME: server.name,
+    SERVER_PORT: server.port,
+    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
+    SERVER_SOFTWARE: SOFTWARE,
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    'wsgi.version': WSGI_VERSION,
+    'wsgi.url_scheme': req.tls ? 'https' : 'http',
+    'wsgi.input': EMPTY_INPUT,
+    'wsgi.errors': req.errors ?? o.errors,
+    'wsgi.multithread': false,
+    'wsgi.multiprocess': o.multiprocess,
+    'wsgi.run_once': false,
+    'wsgi.input_terminated': true,
+    'wsgi.file_wrapper': fileWrapper,
+    'nsgi.raw_headers': EMPTY_PAIRS,
+    'nsgi.signal': lazySignal(req.abort),
+  } as Environ;
+  const env = environ as unknown as Record<string, string | undefined>;
+
+  const authority = parts.authority;
+  const fields = mapHeaders(env, req.rawHeaders, o.refuseUnderscore);
+  environ['nsgi.raw_headers'] = fields.pairs;
+  fields.http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
+  const framing = req.framing ?? settleFraming(fields, o.maxBodySize);
+  // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
+  if (authority !== undefined) env.HTTP_HOST = authority;
+  if (fields.contentLength !== undefined && framing.bodyLength !== null) env.CONTENT_LENGTH = fields.contentLength;
+
+  setPeer(environ, req, o, fields.forwardedFor, fields.forwardedProto);
+
+  const bodyLength = framing.bodyLength;
+  const expectsContinue = framing.expectContinue;
+  let input = EMPTY_INPUT;
+  if (bodyLength !== 0) {
+    input = new RequestInput(req.body, {
+      maxBodySize: o.maxBodySize,
+      length: bodyLength ?? undefined,
+      onFirstRead: expectsContinue ? req.sendContinue : undefined,
+    });
+    environ['wsgi.input'] = input;
+  }
+  if (o.extra !== undefined) Object.assign(environ, o.extra);
+  return { environ, input, bodyLength, expectsContinue };
+}
+
+/** What the target and mount phases give; builds are synchronous, so one object serves them all. */
+const parts = {
+  path: '',
+  query: '',
+  /** The path may hold percent-escapes. */
+  escaped: false,
+  /** An absolute-form target's authority. */
+  authority: undefined as string | undefined,
+  scriptName: '',
+  pathInfo: '',
+};
+
+const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?]*)([^?]*)(?:\?(.*))?$/;
+
+/**
+ * Splits the target into path and query (RFC 9112 §3.2), into `parts`: the query starts at the first
+ * '?', and a '#' ends the target. Its form is checked against the method (targetForm).
+ */
+function splitTarget(method: string, target: string): void {
+  const form = targetForm(method, target);
+  // Short targets, nearly all of them, are scanned here (two indexOf() calls cost more than the
+  // scan), which also tells whether the path has escapes to decode.
   let q = -1;
   let end = target.length;
   let escaped = true;
@@ -337,86 +423,82 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     }
   }
   const t = end === target.length ? target : target.slice(0, end);
-  if (t.charCodeAt(0) === 0x2f /* / */) {
-    path = q === -1 ? t : t.slice(0, q);
-    query = q === -1 ? '' : t.slice(q + 1);
-  } else if (t === '*') {
-    if (req.method !== 'OPTIONS') throw new HttpError(400, `asterisk-form target '*' is only valid for OPTIONS`);
-    path = '*';
-    query = '';
+  parts.escaped = escaped;
+  parts.authority = undefined;
+  if (form === TargetForm.Origin) {
+    parts.path = q === -1 ? t : t.slice(0, q);
+    parts.query = q === -1 ? '' : t.slice(q + 1);
+  } else if (form === TargetForm.Asterisk) {
+    parts.path = '*';
+    parts.query = '';
   } else {
-    const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)([^?]*)(?:\?(.*))?$/.exec(t);
-    if (m === null) throw new HttpError(400, `invalid request-target ${JSON.stringify(target.slice(0, 100))}`);
-    const scheme = m[1]!.toLowerCase();
-    if (scheme !== 'http' && scheme !== 'https') throw new HttpError(400, `unsupported URI scheme in request-target`);
-    authority = m[2]!;
-    // It stands in for Host (RFC 9112 §3.2.2), so it obeys Host's rules (no userinfo, RFC 9110 §4.2.4).
-    if (!isValidHost(authority)) throw invalidHostError(authority);
-    path = m[3] || '/';
-    query = m[4] ?? '';
+    const m = ABSOLUTE.exec(t)!;
+    const authority = m[1]!;
+    // It stands in for Host, so it obeys Host's rules (no userinfo: RFC 9110 §4.2.4).
+    checkHost(authority);
+    parts.authority = authority;
+    parts.path = m[2] || '/';
+    parts.query = m[3] ?? '';
+    parts.escaped = true;
   }
+}
 
-  if (req.path !== undefined && path !== '*') {
-    path = req.path;
-    escaped = true;
-  }
-
-  // SCRIPT_NAME / PATH_INFO: the mount prefix must match on a segment boundary.
-  let scriptName = '';
-  let pathInfo: string;
-  const prefix = req.scriptName;
-  if (prefix !== undefined && prefix !== '' && path !== '*') {
+/** SCRIPT_NAME and PATH_INFO, into `parts`: the mount prefix must match the path on a segment boundary (404). */
+function mountPaths(prefix: string | undefined, asterisk: boolean): void {
+  const path = parts.path;
+  const escaped = parts.escaped;
+  if (prefix !== undefined && prefix !== '' && !asterisk) {
     if (!ownsPath(prefix, path)) {
       throw new HttpError(404, `path is outside the mount point ${JSON.stringify(prefix)}`);
     }
-    scriptName = percentDecodeNative(prefix);
-    pathInfo = escaped ? percentDecodeNative(path.slice(prefix.length)) : path.slice(prefix.length);
+    parts.scriptName = percentDecodeNative(prefix);
+    parts.pathInfo = escaped ? percentDecodeNative(path.slice(prefix.length)) : path.slice(prefix.length);
   } else {
-    pathInfo = escaped ? percentDecodeNative(path) : path;
+    parts.scriptName = '';
+    parts.pathInfo = escaped ? percentDecodeNative(path) : path;
   }
+}
 
-  const server = serverIdentity(req, o);
-  // Built first so the header loop writes HTTP_* keys straight into it; wsgi.input and
-  // wsgi.url_scheme are settled once the headers are known.
-  const environ = {
-    REQUEST_METHOD: req.method,
-    SCRIPT_NAME: scriptName,
-    PATH_INFO: pathInfo,
-    QUERY_STRING: query,
-    REQUEST_URI: target,
-    SERVER_NAME: server.name,
-    SERVER_PORT: server.port,
-    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
-    SERVER_SOFTWARE: SOFTWARE,
-    GATEWAY_INTERFACE: 'CGI/1.1',
-    'wsgi.version': WSGI_VERSION,
-    'wsgi.url_scheme': req.tls ? 'https' : 'http',
-    'wsgi.input': EMPTY_INPUT,
-    'wsgi.errors': req.errors ?? o.errors,
-    'wsgi.multithread': false,
-    'wsgi.multiprocess': o.multiprocess,
-    'wsgi.run_once': false,
-    'wsgi.input_terminated': true,
-    'wsgi.file_wrapper': fileWrapper,
-    'nsgi.raw_headers': EMPTY_PAIRS,
-    'nsgi.signal': lazySignal(req.abort),
-  } as Environ;
-  const env = environ as unknown as Record<string, string | undefined>;
+/** What the header phase gathers besides the HTTP_* keys. */
+interface MappedHeaders extends HeadFields {
+  pairs: Array<readonly [string, string]>;
+  forwardedFor: string | undefined;
+  forwardedProto: string | undefined;
+}
 
-  // Headers: CGI mapping, joins, singleton and framing checks, in one pass.
-  const raw = req.rawHeaders;
-  const rawPairs = new Array<readonly [string, string]>(raw.length >> 1);
-  let host: string | undefined;
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
-  let expect: string | undefined;
-  let forwardedFor: string | undefined;
-  let forwardedProto: string | undefined;
+/** What mapHeaders() gives, reused by every build. */
+const mapped: MappedHeaders = {
+  http11: true,
+  hasHost: false,
+  contentLength: undefined,
+  transferEncoding: undefined,
+  expect: undefined,
+  pairs: [],
+  forwardedFor: undefined,
+  forwardedProto: undefined,
+};
+
+/**
+ * The header lines as CGI keys in `env`, in one pass: repeats joined (Cookie with "; "), names with
+ * '_' dropped or refused, the request-head fields (Host, Content-Length, Transfer-Encoding, Expect)
+ * checked and gathered for settleFraming.
+ */
+function mapHeaders(
+  env: Record<string, string | undefined>,
+  raw: readonly string[],
+  refuseUnderscore: boolean,
+): MappedHeaders {
+  const pairs = new Array<readonly [string, string]>(raw.length >> 1);
+  const fields = mapped;
+  fields.hasHost = false;
+  fields.contentLength = fields.transferEncoding = fields.expect = undefined;
+  fields.forwardedFor = fields.forwardedProto = undefined;
+  fields.pairs = pairs;
   const stamp = ++build;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = trimOws(raw[i + 1]!);
-    rawPairs[i >> 1] = [name, raw[i + 1]!];
+    pairs[i >> 1] = [name, raw[i + 1]!];
     const at = i >> 1;
     let entry: HeaderEntry;
     if (lastNames[at] === name) entry = lastEntries[at]!;
@@ -431,36 +513,34 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     entry.seen = stamp;
     switch (entry.kind) {
       case HeaderKind.Underscore:
-        if (o.refuseUnderscore) throw new HttpError(400, `header name ${JSON.stringify(name)} contains '_'`);
+        if (refuseUnderscore) throw new HttpError(400, `header name ${JSON.stringify(name)} contains '_'`);
         continue;
       case HeaderKind.ContentType:
-        if (repeated) throw new HttpError(400, 'duplicate Content-Type header');
+        if (repeated) throw repeatedFieldError('Content-Type');
         env.CONTENT_TYPE = value;
         continue;
       case HeaderKind.ContentLength:
-        if (repeated) throw new HttpError(400, 'duplicate Content-Length header', { closeConnection: true });
-        contentLength = value;
+        if (repeated) throw repeatedFieldError('Content-Length');
+        fields.contentLength = value;
         continue;
       case HeaderKind.TransferEncoding:
-        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        fields.transferEncoding =
+          fields.transferEncoding === undefined ? value : `${fields.transferEncoding}, ${value}`;
         continue;
       case HeaderKind.Host:
-        if (repeated) throw new HttpError(400, 'duplicate Host header', { closeConnection: true });
-        // A client sends the same Host request after request: checked once per distinct value.
-        if (value !== lastValidHost) {
-          if (!isValidHost(value)) throw invalidHostError(value);
-          lastValidHost = value;
-        }
-        host = env.HTTP_HOST = value;
+        if (repeated) throw repeatedFieldError('Host');
+        checkHost(value);
+        fields.hasHost = true;
+        env.HTTP_HOST = value;
         continue;
       case HeaderKind.Expect:
-        expect = expect === undefined ? value : `${expect}, ${value}`;
+        fields.expect = fields.expect === undefined ? value : `${fields.expect}, ${value}`;
         break;
       case HeaderKind.ForwardedFor:
-        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        fields.forwardedFor = fields.forwardedFor === undefined ? value : `${fields.forwardedFor}, ${value}`;
         break;
       case HeaderKind.ForwardedProto:
-        forwardedProto = forwardedProto === undefined ? value : `${forwardedProto}, ${value}`;
+        fields.forwardedProto = fields.forwardedProto === undefined ? value : `${fields.forwardedProto}, ${value}`;
         break;
       // The common headers, first seen, each get a store of their own: a named store site learns
       // the one or two object shapes it meets and is cheap, where the shared keyed store below
@@ -490,36 +570,18 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     if (!repeated) env[key] = value;
     else env[key] = env[key] + (entry.kind === HeaderKind.Cookie ? '; ' : ', ') + value;
   }
-  environ['nsgi.raw_headers'] = rawPairs;
+  return fields;
+}
 
-  const http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
-  if (http11 && host === undefined)
-    throw new HttpError(400, 'HTTP/1.1 request without a Host header', { closeConnection: true });
-  if (authority !== undefined) env.HTTP_HOST = authority;
-
-  // Body framing (RFC 9112 §6): chunked XOR Content-Length.
-  let bodyLength: number | null = 0;
-  if (transferEncoding !== undefined) {
-    if (contentLength !== undefined) {
-      throw new HttpError(400, 'both Transfer-Encoding and Content-Length', { closeConnection: true });
-    }
-    if (!http11) throw new HttpError(400, 'Transfer-Encoding in an HTTP/1.0 request', { closeConnection: true });
-    const teError = transferEncodingError(transferEncoding);
-    if (teError !== undefined) throw teError;
-    bodyLength = null;
-  } else if (contentLength !== undefined) {
-    bodyLength = parseContentLength(contentLength, o.maxBodySize);
-    env.CONTENT_LENGTH = contentLength;
-  }
-
-  let expectsContinue = false;
-  if (expect !== undefined && http11) {
-    if (expect.toLowerCase() !== '100-continue')
-      throw new HttpError(417, `unsupported expectation ${JSON.stringify(expect)}`);
-    expectsContinue = bodyLength !== 0;
-  }
-
-  // Addresses and scheme: the socket's, unless a trusted proxy says otherwise.
+/** REMOTE_ADDR, REMOTE_PORT, wsgi.url_scheme and HTTPS: the socket's, unless a trusted proxy says otherwise. */
+function setPeer(
+  environ: Environ,
+  req: RequestInfo,
+  o: CompiledEnvironOptions,
+  forwardedFor: string | undefined,
+  forwardedProto: string | undefined,
+): void {
+  const env = environ as unknown as Record<string, string | undefined>;
   let remoteAddr = req.remoteAddress === undefined ? undefined : mappedAddress(req.remoteAddress);
   let remotePort = req.remotePort === undefined ? undefined : String(req.remotePort);
   if (o.trust !== undefined && req.remoteAddress !== undefined && o.trust(req.remoteAddress, 0)) {
@@ -541,18 +603,6 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   if (remoteAddr !== undefined) env.REMOTE_ADDR = remoteAddr;
   if (remotePort !== undefined) env.REMOTE_PORT = remotePort;
   if (environ['wsgi.url_scheme'] === 'https') env.HTTPS = 'on';
-
-  let input = EMPTY_INPUT;
-  if (bodyLength !== 0) {
-    input = new RequestInput(req.body, {
-      maxBodySize: o.maxBodySize,
-      length: bodyLength ?? undefined,
-      onFirstRead: expectsContinue ? req.sendContinue : undefined,
-    });
-    environ['wsgi.input'] = input;
-  }
-  if (o.extra !== undefined) Object.assign(environ, o.extra);
-  return { environ, input, bodyLength, expectsContinue };
 }
 
 /**

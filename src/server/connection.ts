@@ -403,6 +403,8 @@ export class Connection implements ParserHandler {
       scriptName: this.#ctx.scriptName,
       path: undefined,
       errors: undefined,
+      // The parser applied the request-head rules: the core takes its framing as settled.
+      framing: head,
       body: head.bodyLength === 0 ? EMPTY_SOURCE : ex,
       abort: ex,
       sendContinue: head.expectContinue ? () => ex.sendContinue() : undefined,

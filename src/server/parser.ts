@@ -7,8 +7,17 @@
 
 import { Buffer } from 'node:buffer';
 import { HttpError } from '../errors.js';
-import { parseContentLength, transferEncodingError } from '../framing.js';
-import { connectError, isValidHost, REG_NAME } from '../request-head.js';
+import {
+  checkHost,
+  keepsAlive,
+  noteConnection,
+  repeatedFieldError,
+  settleFraming,
+  targetForm,
+  targetTooLongError,
+  type ConnectionOptions,
+  type HeadFields,
+} from '../request-head.js';
 
 export interface ParserLimits {
   /** Longest request-target, in bytes (414 above). */
@@ -136,15 +145,9 @@ function bad(message: string): ParseError {
   return new ParseError(400, message);
 }
 
-/** isValidHost on bytes `s` to `e` of `b`: the common forms (a name or IPv4 address, a port) without a string. */
-function isValidHostBytes(b: Buffer, s: number, e: number): boolean {
-  let i = s;
-  while (i < e && b[i] !== 0x3a) {
-    if (REG_NAME[b[i]!] !== 1) return b[s] === 0x5b ? isValidHost(latin1(b, s, e)) : false;
-    i++;
-  }
-  for (i++; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return b[s] === 0x5b ? isValidHost(latin1(b, s, e)) : false;
-  return true;
+/** A request-head rule's HttpError as the parser reports it. */
+function asParseError(err: unknown): unknown {
+  return err instanceof HttpError && !(err instanceof ParseError) ? new ParseError(err.status, err.message) : err;
 }
 
 /** `name` equals the lower-case token `lower` ignoring ASCII case, without allocating. */
@@ -180,12 +183,14 @@ export class RequestParser {
   #textStart = 0;
   #textEnd = 0;
   // What the fields parsed so far say about framing and persistence.
-  #hosts = 0;
-  #contentLength: string | undefined = undefined;
-  #transferEncoding: string | undefined = undefined;
-  #expect: string | undefined = undefined;
-  #close = false;
-  #keepAlive = false;
+  readonly #fields: HeadFields = {
+    http11: true,
+    hasHost: false,
+    contentLength: undefined,
+    transferEncoding: undefined,
+    expect: undefined,
+  };
+  readonly #connection: ConnectionOptions = { close: false, keepAlive: false };
 
   // Body.
   #remaining = 0;
@@ -364,8 +369,7 @@ export class RequestParser {
     if (!trailers && !this.#sawRequestLine) {
       if (n > this.#maxRequestLine) {
         const sp = buf.indexOf(SP, off);
-        if (sp !== -1 && sp - off < 64)
-          throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
+        if (sp !== -1 && sp - off < 64) throw asParseError(targetTooLongError(this.#limits.maxRequestTarget));
         throw bad('request line too long');
       }
     } else if (this.#sectionSize + n > this.#limits.maxHeaderSize) {
@@ -417,8 +421,7 @@ export class RequestParser {
     const t = ++i;
     while (i < e && TARGET[b[i]!] === 1) i++;
     if (i === t) throw bad('empty request-target or extra whitespace in the request line');
-    if (i - t > this.#limits.maxRequestTarget)
-      throw new ParseError(414, `request-target longer than ${this.#limits.maxRequestTarget} bytes`);
+    if (i - t > this.#limits.maxRequestTarget) throw asParseError(targetTooLongError(this.#limits.maxRequestTarget));
     if (i === e) throw bad('request line without an HTTP version');
     if (b[i] !== SP) throw bad('invalid byte in the request-target');
     const target = this.#slice(b, t, i);
@@ -440,18 +443,10 @@ export class RequestParser {
     }
     if (major !== 1) throw new ParseError(505, `HTTP/${major}.${minor} is not supported; use HTTP/1.1`);
     this.#version = minor === 0 ? '1.0' : '1.1';
-    // The four target forms, each only with the methods allowed to use it (RFC 9112 §3.2).
-    if (method === 'CONNECT') {
-      const err = connectError(target);
-      throw new ParseError(err.status, err.message);
-    }
-    const first = b[t];
-    if (first !== 0x2f /* / */) {
-      if (i - t === 2 && first === 0x2a /* * */) {
-        if (method !== 'OPTIONS') throw bad("asterisk-form target '*' is only valid for OPTIONS");
-      } else if (!/^https?:\/\//i.test(target)) {
-        throw bad('invalid request-target: expected a path starting with "/" or an absolute http(s) URI');
-      }
+    try {
+      targetForm(method, target);
+    } catch (err) {
+      throw asParseError(err);
     }
     this.#method = method;
     this.#target = target;
@@ -485,91 +480,69 @@ export class RequestParser {
     }
     const value = this.#slice(b, i, ve);
     into.push(name, value);
-    if (into === this.#raw) {
-      // Host is in every request: checked on the bytes, ahead of the general switch.
-      if (name.length === 4 && lowerEquals(name, 'host')) {
-        if (++this.#hosts > 1) throw bad('more than one Host header');
-        if (!isValidHostBytes(b, i, ve)) throw bad(`invalid Host ${JSON.stringify(value.slice(0, 100))}`);
-      } else {
-        this.#note(name, value);
-      }
-    }
+    if (into === this.#raw) this.#note(name, value);
   }
 
-  /** Notes the fields that decide framing and persistence, as they are parsed. */
+  /** Gathers the fields the request-head rules decide on, as they are parsed. */
   #note(name: string, value: string): void {
+    const f = this.#fields;
     switch (name.length) {
+      case 4:
+        if (lowerEquals(name, 'host')) {
+          if (f.hasHost) throw asParseError(repeatedFieldError('Host'));
+          f.hasHost = true;
+          try {
+            checkHost(value);
+          } catch (err) {
+            throw asParseError(err);
+          }
+        }
+        return;
       case 14:
         if (lowerEquals(name, 'content-length')) {
-          if (this.#contentLength !== undefined) throw bad('more than one Content-Length header');
-          this.#contentLength = value;
+          if (f.contentLength !== undefined) throw asParseError(repeatedFieldError('Content-Length'));
+          f.contentLength = value;
         }
         return;
       case 17:
         if (lowerEquals(name, 'transfer-encoding')) {
-          this.#transferEncoding = this.#transferEncoding === undefined ? value : `${this.#transferEncoding}, ${value}`;
+          f.transferEncoding = f.transferEncoding === undefined ? value : `${f.transferEncoding}, ${value}`;
         }
         return;
       case 10:
-        if (lowerEquals(name, 'connection')) {
-          if (value === 'keep-alive') this.#keepAlive = true;
-          else if (value === 'close') this.#close = true;
-          else
-            for (const token of value.split(',')) {
-              const t = token.trim().toLowerCase();
-              if (t === 'close') this.#close = true;
-              else if (t === 'keep-alive') this.#keepAlive = true;
-            }
-        }
+        if (lowerEquals(name, 'connection')) noteConnection(value, this.#connection);
         return;
       case 6:
-        if (lowerEquals(name, 'expect'))
-          this.#expect = this.#expect === undefined ? value : `${this.#expect}, ${value}`;
+        if (lowerEquals(name, 'expect')) f.expect = f.expect === undefined ? value : `${f.expect}, ${value}`;
         return;
     }
   }
 
-  /** Applies the header rules that decide framing and persistence, then reports the head. */
+  /** Applies the request-head rules to the fields gathered, then reports the head. */
   #finishHead(): void {
     const raw = this.#raw;
-    const http11 = this.#version === '1.1';
-    const hosts = this.#hosts;
-    const contentLength = this.#contentLength;
-    const transferEncoding = this.#transferEncoding;
-    const close = this.#close;
-    const keepAlive = this.#keepAlive;
-    const expect = this.#expect;
-    this.#hosts = 0;
-    this.#contentLength = this.#transferEncoding = this.#expect = undefined;
-    this.#close = this.#keepAlive = false;
-    if (http11 && hosts === 0) throw bad('HTTP/1.1 request without a Host header');
-    let bodyLength: number | null = 0;
-    if (transferEncoding !== undefined) {
-      if (!http11) throw bad('Transfer-Encoding in an HTTP/1.0 request');
-      if (contentLength !== undefined) throw bad('both Transfer-Encoding and Content-Length');
-      const err = transferEncodingError(transferEncoding);
-      if (err !== undefined) throw new ParseError(err.status, err.message);
-      bodyLength = null;
-    } else if (contentLength !== undefined) {
-      try {
-        bodyLength = parseContentLength(contentLength, this.#limits.maxBodySize);
-      } catch (err) {
-        throw new ParseError((err as HttpError).status, (err as HttpError).message);
-      }
+    const f = this.#fields;
+    const connection = this.#connection;
+    f.http11 = this.#version === '1.1';
+    let framing;
+    try {
+      framing = settleFraming(f, this.#limits.maxBodySize);
+    } catch (err) {
+      throw asParseError(err);
+    } finally {
+      f.hasHost = false;
+      f.contentLength = f.transferEncoding = f.expect = undefined;
     }
-    let expectContinue = false;
-    if (expect !== undefined && http11) {
-      if (expect.toLowerCase() !== '100-continue')
-        throw new ParseError(417, `unsupported expectation ${JSON.stringify(expect.slice(0, 100))}`);
-      expectContinue = bodyLength !== 0;
-    }
+    const { bodyLength, expectContinue } = framing;
+    const keepAlive = keepsAlive(f.http11, connection);
+    connection.close = connection.keepAlive = false;
     const head: RequestHead = {
       method: this.#method,
       target: this.#target,
       httpVersion: this.#version,
       rawHeaders: raw,
       bodyLength,
-      keepAlive: !close && (http11 || keepAlive),
+      keepAlive,
       expectContinue,
     };
     this.#raw = [];
@@ -711,7 +684,7 @@ function checkRequestLinePrefix(b: Buffer, s: number, e: number, maxTarget: numb
   while (i < e && TARGET[b[i]!] === 1) i++;
   if (i === e && i - t <= maxTarget) return;
   if (i === t) throw bad('empty request-target or extra whitespace in the request line');
-  if (i - t > maxTarget) throw new ParseError(414, `request-target longer than ${maxTarget} bytes`);
+  if (i - t > maxTarget) throw asParseError(targetTooLongError(maxTarget));
   if (b[i] !== SP) throw bad('invalid byte in the request-target');
   i++;
   const version = 'HTTP/d.d';
