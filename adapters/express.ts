@@ -11,7 +11,7 @@ import { InterfaceError } from '../src/errors.js';
 import { targetPath } from '../src/uri.js';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import type { AppLike, Bytes } from '../src/types.js';
-import { describeRequest, MergingNodeExchange } from './node.js';
+import { describeRequest, MergingNodeExchange } from './node-exchange.js';
 
 /** What the adapter reads from Express's request; `express.Request` has all of it. */
 export interface ExpressRequest extends IncomingMessage {

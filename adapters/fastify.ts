@@ -17,7 +17,7 @@ import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName, ownsPath } from '../src/script-name.js';
 import type { AppLike, Bytes, ErrorStream, ResponseHeaders } from '../src/types.js';
-import { describeRequest, MergingNodeExchange, NodeExchange, repeats } from './node.js';
+import { describeRequest, MergingNodeExchange, NodeExchange, repeats } from './node-exchange.js';
 
 export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
   /** The app to serve under the plugin's `prefix` (register option), every method and path. */
@@ -87,8 +87,8 @@ class ReplyExchange extends NodeExchange {
   /**
    * Besides the connection closing, Fastify's own `request.signal` aborts the app when Fastify's
    * `handlerTimeout` fires. Only then is it read: otherwise it would only repeat the close already
-   * watched for, and reading it makes Fastify create an AbortController and a listener per request,
-   * which halved req/s on a 4 KiB POST echo.
+   * watched for, and reading it makes Fastify create an AbortController and a listener per request
+   * (bench/NOTES.md).
    */
   protected override startWatching(): void {
     super.startWatching();

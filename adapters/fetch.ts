@@ -5,7 +5,7 @@
  */
 
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import { pullFrom } from './node.js';
+import { pullFrom } from './node-exchange.js';
 import { RequestAbort } from '../src/abort.js';
 import type { RequestInfo } from '../src/environ.js';
 import { ClientDisconnectedError } from '../src/errors.js';

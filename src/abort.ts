@@ -57,9 +57,8 @@ export class RequestAbort {
 }
 
 /**
- * What `nsgi.signal` holds (SPEC §5.6): a stand-in for the request's AbortSignal. Node 20 needs about
- * 2 µs to create an AbortSignal, and defining a lazy accessor on every environ instead costs a third
- * of the environ's whole build; a Proxy in a data property costs neither. `aborted` and `reason`
+ * What `nsgi.signal` holds (SPEC §5.6): a stand-in for the request's AbortSignal, since making a
+ * real one per request, or an accessor per environ, is dear (bench/NOTES.md). `aborted` and `reason`
  * are answered from the request's state; anything else creates the real signal and acts on it.
  */
 export function lazySignal(abort: RequestAbort): AbortSignal {

@@ -14,6 +14,7 @@ import {
   type CompiledEnvironOptions,
   type EnvironOptions,
   type RequestInfo,
+  type BuiltEnviron,
 } from './environ.js';
 import { ClientDisconnectedError, HttpError, InterfaceError } from './errors.js';
 import { formatError, TextErrorStream, type TextSink } from './error-stream.js';
@@ -94,20 +95,30 @@ const DEFAULT_MAX_DRAIN = 1024 * 1024;
 /** What access logs and error reports say about a request. */
 export type RequestSummary = Pick<RequestInfo, 'method' | 'target' | 'httpVersion' | 'remoteAddress'>;
 
+/** What a gateway's requests share: the app and the options, compiled once. */
+interface Core {
+  readonly app: App;
+  readonly env: CompiledEnvironOptions;
+  readonly maxDrain: number;
+  readonly onResponse: ((record: ResponseRecord) => void) | undefined;
+}
+
 /** The core, configured once per server; `handle()` runs one request. */
 export class Gateway {
   readonly app: App;
-  readonly #env: CompiledEnvironOptions;
-  readonly #maxDrain: number;
-  readonly #onResponse: ((record: ResponseRecord) => void) | undefined;
+  readonly #core: Core;
 
   constructor(app: AppLike, options: GatewayOptions = {}) {
     this.app = toApp(app);
-    this.#env = compileEnvironOptions({ ...options, errors: new TextErrorStream(options.errorLog ?? process.stderr) });
-    this.#maxDrain = options.maxDrain ?? DEFAULT_MAX_DRAIN;
-    if (!(this.#maxDrain >= 0))
+    const maxDrain = options.maxDrain ?? DEFAULT_MAX_DRAIN;
+    if (!(maxDrain >= 0))
       throw new RangeError(`maxDrain must be a number of bytes >= 0, got ${String(options.maxDrain)}`);
-    this.#onResponse = options.onResponse;
+    this.#core = {
+      app: this.app,
+      env: compileEnvironOptions({ ...options, errors: new TextErrorStream(options.errorLog ?? process.stderr) }),
+      maxDrain,
+      onResponse: options.onResponse,
+    };
   }
 
   /**
@@ -115,16 +126,17 @@ export class Gateway {
    * a promise that never rejects: every failure becomes a response or an abort.
    */
   handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
+    const core = this.#core;
     let built;
     // eslint-disable-next-line prefer-const -- read by the sendContinue closure made before it is assigned
-    let exchange: Exchange | undefined;
-    const start = this.#onResponse === undefined ? 0 : performance.now();
+    let run: RequestRun | undefined;
+    const start = core.onResponse === undefined ? 0 : performance.now();
     const sendContinue = req.sendContinue;
     try {
       // Once the response has started, a 100 Continue would land inside it; the client sends anyway.
       const info: RequestInfo =
-        sendContinue === undefined ? req : { ...req, sendContinue: () => exchange?.responseStarted || sendContinue() };
-      built = buildEnviron(info, this.#env);
+        sendContinue === undefined ? req : { ...req, sendContinue: () => run?.responseStarted || sendContinue() };
+      built = buildEnviron(info, core.env);
     } catch (err) {
       let status: number;
       if (err instanceof HttpError) {
@@ -132,16 +144,16 @@ export class Gateway {
         status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
       } else {
         // A fault in nsgi itself (or a throwing trustProxy function): answer, never crash the server.
-        this.log(undefined, req, 'internal error while reading the request', err);
+        report(core, undefined, req, 'internal error while reading the request', err);
         status = sendPlain(sink, 500, req.method === 'HEAD', true);
       }
-      this.record(undefined, req, status, 0, start, false);
+      record(core, undefined, req, status, 0, start, false);
       return undefined;
     }
     // The 100 Continue is ours to send (the host defers it to us) and still owed.
     const continueOwed = built.expectsContinue && sendContinue !== undefined;
-    exchange = new Exchange(this, built.environ, built.input, built.bodyLength, continueOwed, req, sink, start);
-    return exchange.run();
+    run = new RequestRun({ core, built, continueOwed, req, sink, start });
+    return run.run();
   }
 
   /**
@@ -160,47 +172,44 @@ export class Gateway {
    * or header section): a short text/plain response with `err.status`, logged like any other.
    */
   refuse(req: RequestSummary, sink: ResponseSink, err: HttpError): void {
-    const start = this.#onResponse === undefined ? 0 : performance.now();
+    const core = this.#core;
+    const start = core.onResponse === undefined ? 0 : performance.now();
     const status = sendPlain(sink, err.status, req.method === 'HEAD', true, err.message);
-    this.record(undefined, req, status, 0, start, false);
+    record(core, undefined, req, status, 0, start, false);
   }
+}
 
-  /** @internal */
-  log(environ: Environ | undefined, req: RequestSummary, what: string, err?: unknown): void {
-    const line = `nsgi: ${what} (${req.method} ${req.target.slice(0, 200)})${err === undefined ? '' : `: ${formatError(err)}`}\n`;
-    (environ?.['wsgi.errors'] ?? this.#env.errors).write(line);
-  }
+/** Writes a line about a request to its wsgi.errors (or the gateway's error log). */
+function report(core: Core, environ: Environ | undefined, req: RequestSummary, what: string, err?: unknown): void {
+  const line = `nsgi: ${what} (${req.method} ${req.target.slice(0, 200)})${err === undefined ? '' : `: ${formatError(err)}`}\n`;
+  (environ?.['wsgi.errors'] ?? core.env.errors).write(line);
+}
 
-  /** @internal */
-  get maxDrain(): number {
-    return this.#maxDrain;
-  }
-
-  /** @internal Reports a finished request to the onResponse hook. */
-  record(
-    environ: Environ | undefined,
-    req: RequestSummary,
-    status: number,
-    bytes: number,
-    start: number,
-    aborted: boolean,
-  ): void {
-    if (this.#onResponse === undefined) return;
-    try {
-      this.#onResponse({
-        environ,
-        method: req.method,
-        target: req.target,
-        httpVersion: req.httpVersion,
-        remoteAddress: environ?.REMOTE_ADDR ?? req.remoteAddress,
-        status,
-        bytes,
-        durationMs: performance.now() - start,
-        aborted,
-      });
-    } catch (err) {
-      this.log(environ, req, 'onResponse hook threw', err);
-    }
+/** Reports a finished request to the onResponse hook. */
+function record(
+  core: Core,
+  environ: Environ | undefined,
+  req: RequestSummary,
+  status: number,
+  bytes: number,
+  start: number,
+  aborted: boolean,
+): void {
+  if (core.onResponse === undefined) return;
+  try {
+    core.onResponse({
+      environ,
+      method: req.method,
+      target: req.target,
+      httpVersion: req.httpVersion,
+      remoteAddress: environ?.REMOTE_ADDR ?? req.remoteAddress,
+      status,
+      bytes,
+      durationMs: performance.now() - start,
+      aborted,
+    });
+  } catch (err) {
+    report(core, environ, req, 'onResponse hook threw', err);
   }
 }
 
@@ -272,9 +281,21 @@ function badChunk(v: unknown, index: number): InterfaceError {
 const NOT_STARTED = 'ERR_NSGI_NO_START_RESPONSE';
 const DECLINED: Framing = Object.freeze({ contentLength: undefined, chunked: false, noBody: true, close: false });
 
-/** The state of one request/response exchange. */
-class Exchange {
-  readonly #gw: Gateway;
+/** What a RequestRun starts from. */
+interface RunInit {
+  core: Core;
+  built: BuiltEnviron;
+  /** The request announced its body with Expect: 100-continue and the 100 is ours to send. */
+  continueOwed: boolean;
+  req: RequestInfo;
+  sink: ResponseSink;
+  /** performance.now() when the request arrived (0 without an onResponse hook). */
+  start: number;
+}
+
+/** One run of the app for one request: start_response, the body, framing, abort and close(). */
+class RequestRun {
+  readonly #core: Core;
   readonly #environ: Environ;
   readonly #input: BodyInput;
   readonly #bodyLength: number | null;
@@ -296,27 +317,14 @@ class Exchange {
   #limit = Infinity;
   #aborted = false;
   #declined = false;
-  /**
-   * Made with the exchange, not inside startResponse: under Express a closure created inside that
-   * arrow function kept ~2.4 KiB per request alive through young-generation collections (+6 µs of
-   * scavenging per request, measured with --trace-gc-nvp); `bind` avoids that but costs more.
-   */
+  /** Made with the run, not inside startResponse: a closure made there kept memory alive (bench/NOTES.md). */
   readonly #writeFn: WriteFn = (data) => this.#write(data);
 
-  constructor(
-    gw: Gateway,
-    environ: Environ,
-    input: BodyInput,
-    bodyLength: number | null,
-    continueOwed: boolean,
-    req: RequestInfo,
-    sink: ResponseSink,
-    start: number,
-  ) {
-    this.#gw = gw;
-    this.#environ = environ;
-    this.#input = input;
-    this.#bodyLength = bodyLength;
+  constructor({ core, built, continueOwed, req, sink, start }: RunInit) {
+    this.#core = core;
+    this.#environ = built.environ;
+    this.#input = built.input;
+    this.#bodyLength = built.bodyLength;
     this.#continueOwed = continueOwed;
     this.#req = req;
     this.#sink = sink;
@@ -431,7 +439,7 @@ class Exchange {
     if (this.#bodyLength === 0) return false;
     if (this.#continueOwed && !input.started) return true;
     if (this.#bodyLength === null) return true;
-    return this.#bodyLength - input.bytesReceived > this.#gw.maxDrain;
+    return this.#bodyLength - input.bytesReceived > this.#core.maxDrain;
   }
 
   /** Sends bytes within the Content-Length; returns a promise only when the transport is full. */
@@ -452,7 +460,7 @@ class Exchange {
     let result: unknown;
     let body: Body | undefined;
     try {
-      result = this.#gw.app(this.#environ, this.#startResponse);
+      result = this.#core.app(this.#environ, this.#startResponse);
       if (isThenable(result)) return this.#iterate(result);
       checkBody(result);
       body = result;
@@ -580,7 +588,8 @@ class Exchange {
     const framing = this.#framing!;
     const cl = framing.contentLength;
     if (!framing.noBody && cl !== undefined && this.#written < cl) {
-      this.#gw.log(
+      report(
+        this.#core,
         this.#environ,
         this.#req,
         `app returned too few bytes (${this.#written}) for its Content-Length (${cl}); closing the connection`,
@@ -620,10 +629,11 @@ class Exchange {
       return;
     }
     if (this.#declined) {
-      this.#gw.log(this.#environ, this.#req, 'error in app after the request was passed on', err);
+      report(this.#core, this.#environ, this.#req, 'error in app after the request was passed on', err);
       return;
     }
-    this.#gw.log(
+    report(
+      this.#core,
       this.#environ,
       this.#req,
       this.#sent ? 'error after the response started; aborting it' : 'error in app',
@@ -649,19 +659,19 @@ class Exchange {
           // A generator still suspended in an await (abort mid-chunk) finishes its return() later.
           if (this.#abortState.aborted)
             r.then(undefined, (e: unknown) =>
-              this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e),
+              report(this.#core, this.#environ, this.#req, 'body iterator return() failed', e),
             );
           else
             return Promise.resolve(r).then(
               () => this.#closeBody(body),
               (e: unknown) => {
-                this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', e);
+                report(this.#core, this.#environ, this.#req, 'body iterator return() failed', e);
                 return this.#closeBody(body);
               },
             );
         }
       } catch (err) {
-        this.#gw.log(this.#environ, this.#req, 'body iterator return() failed', err);
+        report(this.#core, this.#environ, this.#req, 'body iterator return() failed', err);
       }
     }
     return this.#closeBody(body);
@@ -675,13 +685,13 @@ class Exchange {
           return Promise.resolve(r).then(
             () => this.#done(),
             (err: unknown) => {
-              this.#gw.log(this.#environ, this.#req, 'body close() failed', err);
+              report(this.#core, this.#environ, this.#req, 'body close() failed', err);
               this.#done();
             },
           );
         }
       } catch (err) {
-        this.#gw.log(this.#environ, this.#req, 'body close() failed', err);
+        report(this.#core, this.#environ, this.#req, 'body close() failed', err);
       }
     }
     this.#done();
@@ -689,7 +699,7 @@ class Exchange {
   }
 
   #done(): void {
-    this.#gw.record(this.#environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
+    record(this.#core, this.#environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
   }
 
   /** Awaits `p`, but gives up when the client disconnects. */

@@ -21,7 +21,7 @@ export type {
   Status,
   WriteFn,
 } from './types.js';
-export { toApp, whyNotApp } from './app-forms.js';
+export { toApp } from './app-forms.js';
 export {
   ClientDisconnectedError,
   HttpError,
@@ -29,29 +29,22 @@ export {
   RequestBodyTooLargeError,
   ServerShutdownError,
 } from './errors.js';
-export { Gateway, type Framing, type GatewayOptions, type ResponseRecord, type ResponseSink } from './gateway.js';
-export {
-  buildEnviron,
-  compileEnvironOptions,
-  DEFAULT_MAX_BODY_SIZE,
-  DEFAULT_MAX_REQUEST_TARGET,
-  type BuiltEnviron,
-  type EnvironOptions,
-  type RequestInfo,
-} from './environ.js';
-export {
-  RequestInput,
-  EMPTY_INPUT,
-  EMPTY_SOURCE,
-  type BodyInput,
-  type BodySource,
-  type InputOptions,
-} from './input.js';
-export { RequestAbort } from './abort.js';
-export { TextErrorStream, formatError, type TextSink } from './error-stream.js';
-export { FileWrapperBody, fileWrapper } from './file-wrapper.js';
-export { parseResponseHead, HOP_BY_HOP, type ResponseHead } from './response-head.js';
 export { decodeNative, encodeNative, isNative, percentDecodeNative, quoteNativePath } from './native.js';
 export { requestUri, applicationUri } from './uri.js';
-export { checkMountPrefix, encodeScriptName } from './script-name.js';
+export { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REQUEST_TARGET, type EnvironOptions } from './environ.js';
 export { VERSION } from './version.js';
+
+// For a host of your own: describe each request as a RequestInfo, give the core a ResponseSink.
+export {
+  Gateway,
+  type Framing,
+  type GatewayOptions,
+  type RequestSummary,
+  type ResponseRecord,
+  type ResponseSink,
+} from './gateway.js';
+export type { RequestInfo } from './environ.js';
+export type { HeadFraming } from './request-head.js';
+export { RequestAbort } from './abort.js';
+export { EMPTY_SOURCE, type BodySource } from './input.js';
+export type { TextSink } from './error-stream.js';

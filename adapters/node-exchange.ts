@@ -1,0 +1,235 @@
+/**
+ * The node:http host's request, shared by the node, Express and Fastify adapters (not a package
+ * entry): the core's abort state, the request body as a pull source over an IncomingMessage, and
+ * the response sink over a ServerResponse.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { RequestAbort } from '../src/abort.js';
+import { drained } from '../src/drain.js';
+import type { RequestInfo } from '../src/environ.js';
+import { ClientDisconnectedError } from '../src/errors.js';
+import type { Framing, ResponseSink } from '../src/gateway.js';
+import { mergedHeader } from '../src/header-merge.js';
+import type { BodySource } from '../src/input.js';
+import type { Bytes, ResponseHeaders } from '../src/types.js';
+
+const ABORT_FLUSH_MS = 2000;
+
+/** Both ends of a connection, as the request description carries them. */
+export interface Peers {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  tls: boolean;
+}
+
+/**
+ * Read once per connection: each of Node's address getters asks the socket handle again, which costs
+ * more than the rest of the adapter together on a small keep-alive response.
+ */
+const peersBySocket = new WeakMap<Socket, Peers>();
+
+/** The addresses of a connection, read once. */
+export function peersOf(socket: Socket): Peers {
+  let peers = peersBySocket.get(socket);
+  if (peers === undefined) {
+    peers = {
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+      tls: (socket as { encrypted?: boolean }).encrypted === true,
+    };
+    // A socket already closed has no addresses to give; do not remember that.
+    if (peers.remoteAddress !== undefined) peersBySocket.set(socket, peers);
+  }
+  return peers;
+}
+
+/**
+ * One request on node:http, in a single object: the core's abort state (watching the
+ * response for a disconnect only once the exchange stops being synchronous), the request body as a
+ * pull source over the IncomingMessage, and the response sink over the ServerResponse. The Express
+ * adapter extends it.
+ */
+export class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
+  protected readonly req: IncomingMessage;
+  protected readonly res: ServerResponse;
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    super();
+    this.req = req;
+    this.res = res;
+  }
+
+  protected override startWatching(): void {
+    const res = this.res;
+    if (res.writableFinished) return;
+    if (res.destroyed) {
+      this.abort(new ClientDisconnectedError());
+      return;
+    }
+    res.on('close', () => {
+      if (!res.writableFinished) this.abort(new ClientDisconnectedError());
+    });
+  }
+
+  // BodySource
+
+  next(): Promise<Bytes | null> {
+    return pullFrom(this.req);
+  }
+
+  // ResponseSink: Node adds Date and applies the framing it is given.
+
+  head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
+    const res = this.res;
+    if (framing.close) res.shouldKeepAlive = false;
+    res.writeHead(code, reason, headers);
+  }
+
+  write(chunk: Bytes): boolean {
+    return this.res.write(chunk);
+  }
+
+  drain(): Promise<void> {
+    return drained(this.res);
+  }
+
+  end(reuse: boolean, last?: Bytes): void {
+    const res = this.res;
+    if (last === undefined) res.end();
+    else res.end(last);
+    if (!reuse && res.socket !== null) closeSoon(res.socket);
+  }
+
+  abortResponse(): void {
+    const res = this.res;
+    const socket = res.socket;
+    if (socket === null || socket.destroyed || !res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // Flush what was already written, then close without completing the message: the client sees a
+    // truncated response. A client that does not read is cut off after a grace period.
+    socket.uncork();
+    closeSoon(socket);
+    const timer = setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+}
+
+/**
+ * Closes a socket once what was written has been flushed. A stand-in socket (Fastify's inject(),
+ * light-my-request) may lack destroySoon(); it has nothing to flush.
+ */
+function closeSoon(socket: Socket): void {
+  if (typeof socket.destroySoon === 'function') socket.destroySoon();
+  else socket.destroy?.();
+}
+
+/** The next chunk of a Node request body, null at its end; rejects if the client left first. */
+export function pullFrom(req: IncomingMessage): Promise<Bytes | null> {
+  const chunk = req.read() as Buffer | null;
+  if (chunk !== null) return Promise.resolve(chunk);
+  if (req.readableEnded) return Promise.resolve(null);
+  if (req.destroyed) {
+    return req.complete ? Promise.resolve(null) : Promise.reject(new ClientDisconnectedError());
+  }
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      req.off('readable', onReadable);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onReadable = () => {
+      const c = req.read() as Buffer | null;
+      if (c === null) return; // end-of-stream arrives as 'end' next
+      cleanup();
+      resolve(c);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(null);
+    };
+    const onError = () => {
+      cleanup();
+      reject(new ClientDisconnectedError());
+    };
+    const onClose = () => {
+      cleanup();
+      if (req.complete && req.readableLength === 0) resolve(null);
+      else reject(new ClientDisconnectedError());
+    };
+    req.on('readable', onReadable);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+/**
+ * A node exchange for a response that other code may already have put headers on (Express
+ * middleware, Fastify plugins): the app's headers are merged in by the one merge rule (mergedHeader).
+ */
+export class MergingNodeExchange extends NodeExchange {
+  override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
+    const res = this.res;
+    if (framing.close) res.shouldKeepAlive = false;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      const held = res.getHeader(name);
+      if (held === undefined) res.setHeader(name, value);
+      else {
+        const key = name.toLowerCase();
+        res.setHeader(name, mergedHeader(key, held, value, repeats(headers, i, key)));
+      }
+    }
+    res.writeHead(code, reason);
+  }
+}
+
+/** True when a header before index `i` has the (lower-case) name `key`. */
+export function repeats(headers: ResponseHeaders, i: number, key: string): boolean {
+  for (let j = 0; j < i; j++) {
+    const name = headers[j]![0];
+    if (name.length === key.length && name.toLowerCase() === key) return true;
+  }
+  return false;
+}
+
+/**
+ * The core's description of a node:http request, with the connection's addresses; hosts
+ * fill in what they know besides (a routed path, a per-request log, lazy 100 Continue).
+ */
+export function describeRequest(
+  req: IncomingMessage,
+  exchange: NodeExchange,
+  target: string,
+  scriptName: string | undefined,
+): RequestInfo {
+  const peers = peersOf(req.socket);
+  return {
+    method: req.method ?? 'GET',
+    target,
+    // Node builds this string afresh per request; the shared literal compares by identity in the core.
+    httpVersion: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? '1.1' : req.httpVersion,
+    rawHeaders: req.rawHeaders,
+    remoteAddress: peers.remoteAddress,
+    remotePort: peers.remotePort,
+    localAddress: peers.localAddress,
+    localPort: peers.localPort,
+    tls: peers.tls,
+    scriptName,
+    path: undefined,
+    errors: undefined,
+    body: exchange,
+    abort: exchange,
+    framing: undefined,
+    sendContinue: undefined,
+  };
+}
