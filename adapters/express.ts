@@ -8,10 +8,11 @@ import { Buffer } from 'node:buffer';
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InterfaceError } from '../src/errors.js';
+import { hostMount, type HostMount } from '../src/host.js';
 import { targetPath } from '../src/uri.js';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import type { AppLike, Bytes } from '../src/types.js';
-import { describeRequest, MergingNodeExchange } from './node-exchange.js';
+import { describeNodeRequest, MergingNodeExchange } from './node-exchange.js';
 
 /** What the adapter reads from Express's request; `express.Request` has all of it. */
 export interface ExpressRequest extends IncomingMessage {
@@ -143,19 +144,15 @@ export function toExpress(app: AppLike, options: ExpressOptions = {}): ExpressMi
     const target = req.originalUrl ?? req.url ?? '/';
     let base = req.baseUrl ?? '';
     if (base.charCodeAt(base.length - 1) === 0x2f /* / */) base = base.replace(/\/+$/, '');
-    const rest = req.url ?? '/';
-    let path: string | undefined;
+    let mounted: HostMount | undefined;
     if (target.charCodeAt(0) === 0x2f /* / */) {
-      const original = targetPath(target);
-      const remainder = original.startsWith(base) ? original.slice(base.length) : undefined;
-      const routed = targetPath(rest);
+      const routed = targetPath(req.url ?? '/');
       // Express adds a '/' when the mount point itself is requested ('/legacy' -> req.url '/').
-      const rewritten = remainder !== routed && !(remainder === '' && routed === '/');
-      if (rewritten) path = base + routed;
+      mounted = hostMount(target, base, routed === '/' && targetPath(target) === base ? base : base + routed);
     }
     const exchange = new ExpressExchange(req, res, next, options);
-    const info = describeRequest(req, exchange, target, base);
-    info.path = path;
+    const info = describeNodeRequest(req, exchange, target, mounted?.scriptName ?? base);
+    info.path = mounted?.path;
     if (options.expressTrustProxy) {
       if (req.ip !== undefined && req.ip !== info.remoteAddress) {
         info.remoteAddress = req.ip;

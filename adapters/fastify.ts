@@ -13,11 +13,12 @@ import fp from 'fastify-plugin';
 import { Gateway, type Framing, type GatewayOptions } from '../src/gateway.js';
 import { ClientDisconnectedError } from '../src/errors.js';
 import { mergedHeader } from '../src/header-merge.js';
+import { CLOSE_LINGER_MS, hostMount, PositionalMemo } from '../src/host.js';
 import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName, ownsPath } from '../src/script-name.js';
 import type { AppLike, Bytes, ErrorStream, ResponseHeaders } from '../src/types.js';
-import { describeRequest, MergingNodeExchange, NodeExchange, repeats } from './node-exchange.js';
+import { describeNodeRequest, MergingNodeExchange, NodeExchange, repeats } from './node-exchange.js';
 
 export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
   /** The app to serve under the plugin's `prefix` (register option), every method and path. */
@@ -37,8 +38,6 @@ export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
    */
   hijack?: boolean | undefined;
 }
-
-const ABORT_FLUSH_MS = 2000;
 
 /** `wsgi.errors` for one request: each write is an error record on `request.log`; never throws. */
 class RequestLogErrors implements ErrorStream {
@@ -195,7 +194,7 @@ class ReplyExchange extends NodeExchange {
       super.abortResponse();
       return;
     }
-    const deadline = Date.now() + ABORT_FLUSH_MS;
+    const deadline = Date.now() + CLOSE_LINGER_MS;
     const check = (): void => {
       if (this.res.destroyed) return;
       if (stream.readableLength === 0 && this.res.headersSent) super.abortResponse();
@@ -217,23 +216,19 @@ class ReplyExchange extends NodeExchange {
  * per response would cost Fastify a string-table lookup per header.
  */
 const lowerNames = new Map<string, string>();
-/** The last response's names by position: responses repeat them, and a compare beats the lookup. */
-const lastNames: string[] = [];
-const lastLower: string[] = [];
-const MEMO_POSITIONS = 32;
+/** The last response's names by position. */
+const lowerByPosition = new PositionalMemo<string>(32);
 
 /** `name` (the response's header at position `i`) in lower case, internalized. */
 function lowerName(name: string, i: number): string {
-  if (lastNames[i] === name) return lastLower[i]!;
-  let lower = lowerNames.get(name);
+  let lower = lowerByPosition.get(i, name);
+  if (lower !== undefined) return lower;
+  lower = lowerNames.get(name);
   if (lower === undefined) {
     lower = internalize(name.toLowerCase());
     if (lowerNames.size < 1024) lowerNames.set(name, lower);
   }
-  if (i < MEMO_POSITIONS) {
-    lastNames[i] = name;
-    lastLower[i] = lower;
-  }
+  lowerByPosition.set(i, name, lower);
   return lower;
 }
 
@@ -331,17 +326,8 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
     if (expects) claimed.add(raw);
     const target = request.originalUrl;
     const url = raw.url ?? target;
-    // A rewritten URL (rewriteUrl) routes as rewritten.
-    const routed = url === target && prefix === '' ? undefined : targetPath(url);
-    // The prefix as the request spelled it (routing may ignore case).
-    let scriptName = prefix;
-    if (
-      routed !== undefined &&
-      !routed.startsWith(prefix) &&
-      routed.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()
-    ) {
-      scriptName = routed.slice(0, prefix.length);
-    }
+    // A rewritten URL (rewriteUrl) routes as rewritten; the prefix may be matched without case.
+    const mounted = url === target && prefix === '' ? undefined : hostMount(target, prefix, targetPath(url));
     const exchange = hijack
       ? new HijackedExchange(raw, reply.raw)
       : new ReplyExchange(request, reply, forwardErrors, watchSignal);
@@ -350,8 +336,8 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
       for (const [name, value] of Object.entries(reply.getHeaders()))
         if (value !== undefined) reply.raw.setHeader(name, value);
     }
-    const info = describeRequest(raw, exchange, target, scriptName);
-    if (url !== target && routed !== targetPath(target)) info.path = routed;
+    const info = describeNodeRequest(raw, exchange, target, mounted?.scriptName ?? prefix);
+    if (mounted !== undefined) info.path = mounted.path;
     info.errors = new RequestLogErrors(request.log);
     if (expects && deferredContinue.has(raw)) info.sendContinue = () => reply.raw.writeContinue();
     gateway.dispatch(info, exchange);

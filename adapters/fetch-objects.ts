@@ -6,6 +6,7 @@
  * the real objects, which they make on first use of anything they do not hold themselves.
  */
 
+import { bridgedHeaderLines } from '../src/host.js';
 import { Buffer } from 'node:buffer';
 import type { Bytes, Environ } from '../src/types.js';
 import { HttpError } from '../src/errors.js';
@@ -113,10 +114,10 @@ export class EnvironRequest {
     if (this.#headers !== undefined) return this.#headers;
     const headers = new Headers();
     const environ = this.#environ;
-    for (const [name, value] of environ['nsgi.raw_headers']) {
+    for (const [name, value] of bridgedHeaderLines(environ)) {
       const lower = name.toLowerCase();
       // Framing belongs to the hop: the Request carries the body as a stream of its own.
-      if (HOP_BY_HOP.has(lower) || lower === 'cookie' || lower.includes('_')) continue;
+      if (HOP_BY_HOP.has(lower) || lower === 'cookie') continue;
       headers.append(name, value);
     }
     // Headers would join several Cookie lines with ", "; the environ's "; " join is the one cookies use.

@@ -4,6 +4,7 @@
  * stream both ways with backpressure; aborts travel through `request.signal` and `nsgi.signal`.
  */
 
+import { CLOSE_LINGER_MS } from '../src/host.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { pullFrom } from './node-exchange.js';
 import { RequestAbort } from '../src/abort.js';
@@ -35,7 +36,6 @@ export type FetchHandler = (request: Request, ...extra: unknown[]) => Response |
 
 /** Response bytes queued for the host before the app is asked to wait. */
 const QUEUE_BYTES = 64 * 1024;
-const ABORT_FLUSH_MS = 2000;
 
 function nodeConnection(
   _request: Request,
@@ -236,7 +236,7 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
     if (c === undefined) return;
     // What was written reaches the client first (erroring a stream drops its queue), then the
     // stream fails and the host cuts the response short. A host that stops reading is not waited for.
-    const deadline = Date.now() + ABORT_FLUSH_MS;
+    const deadline = Date.now() + CLOSE_LINGER_MS;
     const fail = (): void => {
       if ((c.desiredSize ?? 0) < QUEUE_BYTES && Date.now() < deadline && !this.aborted) {
         setTimeout(fail, 5);

@@ -5,6 +5,7 @@
  * with backpressure ('drain') and 'finish'/'close' as on a socket. Nothing is buffered whole.
  */
 
+import { bridgedHeaderLines } from '../src/host.js';
 import { Buffer } from 'node:buffer';
 import { Duplex } from 'node:stream';
 import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -64,7 +65,7 @@ class BridgeSocket extends Duplex {
 function requestHeaders(environ: Environ): { raw: string[]; headers: http.IncomingHttpHeaders } {
   const raw: string[] = [];
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of environ['nsgi.raw_headers']) {
+  for (const [name, value] of bridgedHeaderLines(environ)) {
     raw.push(name, value);
     const key = name.toLowerCase();
     const v = value.trim();

@@ -5,7 +5,6 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { RequestAbort } from '../src/abort.js';
 import { drained } from '../src/drain.js';
 import type { RequestInfo } from '../src/environ.js';
@@ -13,41 +12,8 @@ import { ClientDisconnectedError } from '../src/errors.js';
 import type { Framing, ResponseSink } from '../src/gateway.js';
 import { mergedHeader } from '../src/header-merge.js';
 import type { BodySource } from '../src/input.js';
+import { closeAfterFlush, describeRequest, peersOf } from '../src/host.js';
 import type { Bytes, ResponseHeaders } from '../src/types.js';
-
-const ABORT_FLUSH_MS = 2000;
-
-/** Both ends of a connection, as the request description carries them. */
-export interface Peers {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  localAddress: string | undefined;
-  localPort: number | undefined;
-  tls: boolean;
-}
-
-/**
- * Read once per connection: each of Node's address getters asks the socket handle again, which costs
- * more than the rest of the adapter together on a small keep-alive response.
- */
-const peersBySocket = new WeakMap<Socket, Peers>();
-
-/** The addresses of a connection, read once. */
-export function peersOf(socket: Socket): Peers {
-  let peers = peersBySocket.get(socket);
-  if (peers === undefined) {
-    peers = {
-      remoteAddress: socket.remoteAddress,
-      remotePort: socket.remotePort,
-      localAddress: socket.localAddress,
-      localPort: socket.localPort,
-      tls: (socket as { encrypted?: boolean }).encrypted === true,
-    };
-    // A socket already closed has no addresses to give; do not remember that.
-    if (peers.remoteAddress !== undefined) peersBySocket.set(socket, peers);
-  }
-  return peers;
-}
 
 /**
  * One request on node:http, in a single object: the core's abort state (watching the
@@ -103,7 +69,7 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     const res = this.res;
     if (last === undefined) res.end();
     else res.end(last);
-    if (!reuse && res.socket !== null) closeSoon(res.socket);
+    if (!reuse && res.socket !== null) closeAfterFlush(res.socket);
   }
 
   abortResponse(): void {
@@ -116,19 +82,8 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     // Flush what was already written, then close without completing the message: the client sees a
     // truncated response. A client that does not read is cut off after a grace period.
     socket.uncork();
-    closeSoon(socket);
-    const timer = setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
-    socket.once('close', () => clearTimeout(timer));
+    closeAfterFlush(socket);
   }
-}
-
-/**
- * Closes a socket once what was written has been flushed. A stand-in socket (Fastify's inject(),
- * light-my-request) may lack destroySoon(); it has nothing to flush.
- */
-function closeSoon(socket: Socket): void {
-  if (typeof socket.destroySoon === 'function') socket.destroySoon();
-  else socket.destroy?.();
 }
 
 /** The next chunk of a Node request body, null at its end; rejects if the client left first. */
@@ -206,30 +161,21 @@ export function repeats(headers: ResponseHeaders, i: number, key: string): boole
  * The core's description of a node:http request, with the connection's addresses; hosts
  * fill in what they know besides (a routed path, a per-request log, lazy 100 Continue).
  */
-export function describeRequest(
+export function describeNodeRequest(
   req: IncomingMessage,
   exchange: NodeExchange,
   target: string,
   scriptName: string | undefined,
 ): RequestInfo {
-  const peers = peersOf(req.socket);
-  return {
-    method: req.method ?? 'GET',
+  // Node builds the version string afresh per request; the shared literal compares by identity in the core.
+  const version = req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? '1.1' : req.httpVersion;
+  return describeRequest(
+    req.method ?? 'GET',
     target,
-    // Node builds this string afresh per request; the shared literal compares by identity in the core.
-    httpVersion: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? '1.1' : req.httpVersion,
-    rawHeaders: req.rawHeaders,
-    remoteAddress: peers.remoteAddress,
-    remotePort: peers.remotePort,
-    localAddress: peers.localAddress,
-    localPort: peers.localPort,
-    tls: peers.tls,
+    version,
+    req.rawHeaders,
+    peersOf(req.socket),
+    exchange,
     scriptName,
-    path: undefined,
-    errors: undefined,
-    body: exchange,
-    abort: exchange,
-    framing: undefined,
-    sendContinue: undefined,
-  };
+  );
 }

@@ -8,7 +8,7 @@ import https from 'node:https';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { AppLike } from '../src/types.js';
-import { describeRequest, NodeExchange } from './node-exchange.js';
+import { describeNodeRequest, NodeExchange } from './node-exchange.js';
 
 export interface NodeListenerOptions extends GatewayOptions {
   /**
@@ -36,7 +36,7 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
 
   const handle = (req: IncomingMessage, res: ServerResponse, lazyContinue: boolean): void => {
     const exchange = new NodeExchange(req, res);
-    const info = describeRequest(req, exchange, req.url ?? '/', scriptName);
+    const info = describeNodeRequest(req, exchange, req.url ?? '/', scriptName);
     if (lazyContinue) info.sendContinue = () => res.writeContinue();
     gateway.dispatch(info, exchange);
   };

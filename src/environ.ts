@@ -7,6 +7,7 @@ import proxyaddr from 'proxy-addr';
 import { HttpError } from './errors.js';
 import { fileWrapper } from './file-wrapper.js';
 import { lazySignal, type RequestAbort } from './abort.js';
+import { PositionalMemo } from './host.js';
 import { EMPTY_INPUT, RequestInput, type BodyInput, type BodySource } from './input.js';
 import { internalize, percentDecodeNative } from './native.js';
 import {
@@ -252,14 +253,8 @@ function headerEntry(name: string): HeaderEntry {
   return entry;
 }
 
-/**
- * The header names of the last request, by position, with their entries: a client sends the same
- * headers in the same order request after request, and comparing two short strings costs less than
- * hashing a fresh one for the map.
- */
-const lastNames: string[] = [];
-const lastEntries: HeaderEntry[] = [];
-const MEMO_POSITIONS = 64;
+/** The entries of the last request's header names, by position. */
+const entriesByPosition = new PositionalMemo<HeaderEntry>(64);
 
 export function mappedAddress(addr: string): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
@@ -500,14 +495,10 @@ function mapHeaders(
     const value = trimOws(raw[i + 1]!);
     pairs[i >> 1] = [name, raw[i + 1]!];
     const at = i >> 1;
-    let entry: HeaderEntry;
-    if (lastNames[at] === name) entry = lastEntries[at]!;
-    else {
+    let entry = entriesByPosition.get(at, name);
+    if (entry === undefined) {
       entry = headerEntry(name);
-      if (at < MEMO_POSITIONS) {
-        lastNames[at] = name;
-        lastEntries[at] = entry;
-      }
+      entriesByPosition.set(at, name, entry);
     }
     const repeated = entry.shared ? entry.seen === stamp : env[entry.key] !== undefined;
     entry.seen = stamp;

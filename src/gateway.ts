@@ -31,6 +31,7 @@ import type {
   StartResponse,
   WriteFn,
 } from './types.js';
+import { describeValue } from './describe.js';
 import { isThenable } from './thenable.js';
 
 /** How the transport must frame the response body; decided by the core. */
@@ -242,15 +243,6 @@ function sendPlain(sink: ResponseSink, code: number, head: boolean, close: boole
   return code;
 }
 
-function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
-  if (typeof v === 'string') return `a string (${JSON.stringify(v.slice(0, 40))})`;
-  if (v instanceof Uint8Array) return `a bare ${v.constructor.name} of ${v.length} bytes`;
-  if (typeof v === 'object') return `a ${v.constructor?.name ?? 'object'} that is not iterable`;
-  return `a ${typeof v}`;
-}
-
 function checkBody(body: unknown): asserts body is Body {
   if (Array.isArray(body)) return;
   if (
@@ -264,7 +256,7 @@ function checkBody(body: unknown): asserts body is Body {
   ) {
     throw new InterfaceError(
       'ERR_NSGI_INVALID_BODY',
-      `the app returned ${describeValue(body)}; return an iterable of Uint8Array chunks, ` +
+      `the app returned ${body instanceof Uint8Array ? `a bare ${describeValue(body).slice(2)}` : describeValue(body)}; return an iterable of Uint8Array chunks, ` +
         `e.g. [Buffer.from('text')], a generator, or [] when the body is empty`,
     );
   }

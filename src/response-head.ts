@@ -1,5 +1,6 @@
 /** The rules start_response enforces on a status and header list, applied when it is called. */
 
+import { describeValue } from './describe.js';
 import { InterfaceError } from './errors.js';
 import type { ResponseHeaders } from './types.js';
 
@@ -31,18 +32,6 @@ export interface ResponseHead {
   headers: ResponseHeaders;
   /** The app's Content-Length, if it gave one. */
   contentLength: number | undefined;
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
-  if (typeof v === 'object') return `a ${v.constructor?.name ?? 'object'}`;
-  if (typeof v === 'function') return 'a function';
-  if (typeof v === 'symbol') return `a symbol (${v.toString()})`;
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')
-    return `a ${typeof v} (${v.toString()})`;
-  return 'undefined';
 }
 
 /** What a header name is, once checked; names repeat across responses, so the answer is cached. */
@@ -158,14 +147,14 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
   if (typeof status !== 'string') {
     throw new InterfaceError(
       'ERR_NSGI_INVALID_STATUS',
-      `start_response(): status must be a string like '200 OK', got ${describe(status)}`,
+      `start_response(): status must be a string like '200 OK', got ${describeValue(status)}`,
     );
   }
   const { code, reason } = parseStatus(status);
   if (!Array.isArray(headers)) {
     throw new InterfaceError(
       'ERR_NSGI_INVALID_HEADERS',
-      `start_response(): headers must be an Array of [name, value] pairs, got ${describe(headers)}; ` +
+      `start_response(): headers must be an Array of [name, value] pairs, got ${describeValue(headers)}; ` +
         `write [['Content-Type', 'text/plain']] rather than an object map`,
     );
   }
@@ -175,7 +164,7 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw new InterfaceError(
         'ERR_NSGI_INVALID_HEADERS',
-        `start_response(): header ${i} must be a [name, value] pair, got ${describe(pair)}`,
+        `start_response(): header ${i} must be a [name, value] pair, got ${describeValue(pair)}`,
       );
     }
     const name: unknown = pair[0];
@@ -183,7 +172,7 @@ export function parseResponseHead(status: unknown, headers: unknown): ResponseHe
     if (typeof name !== 'string' || typeof value !== 'string') {
       throw new InterfaceError(
         'ERR_NSGI_INVALID_HEADERS',
-        `start_response(): header ${i} name and value must both be strings, got [${describe(name)}, ${describe(value)}]; ` +
+        `start_response(): header ${i} name and value must both be strings, got [${describeValue(name)}, ${describeValue(value)}]; ` +
           `convert numbers with String()`,
       );
     }

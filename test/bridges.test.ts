@@ -627,6 +627,34 @@ describe('fromNodeListener', () => {
     }
   });
 
+  it('a header name with "_" reaches neither bridge\'s handler, as it reaches no app (SPEC §5.3)', async () => {
+    const seen: string[] = [];
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      seen.push(`node ${Object.keys(req.headers).sort().join(',')}`);
+      res.end('ok');
+    };
+    const handler = (request: Request) => {
+      seen.push(`fetch ${[...request.headers.keys()].sort().join(',')}`);
+      return new Response('ok');
+    };
+    const server = await serve(mount({ '/node': fromNodeListener(listener), '/fetch': fromFetchHandler(handler) }), {
+      port: 0,
+      errorLog: quiet,
+    });
+    try {
+      for (const path of ['/node', '/fetch']) {
+        const r = await rawRequest(
+          (server.address() as AddressInfo).port,
+          `GET ${path} HTTP/1.1\r\nHost: h\r\nX-Auth-User: real\r\nX_Auth_User: spoofed\r\n\r\n`,
+        );
+        assert.equal(r.responses[0]?.status, 200);
+      }
+      assert.deepEqual(seen, ['node host,x-auth-user', 'fetch host,x-auth-user']);
+    } finally {
+      await server.close(0);
+    }
+  });
+
   it('refuses a listener that is not a function', () => {
     assert.throws(() => fromNodeListener(42 as never), /give a \(req, res\) function/);
   });

@@ -8,6 +8,7 @@
  */
 
 import { toApp } from '../app-forms.js';
+import { describeValue } from '../describe.js';
 import { InterfaceError } from '../errors.js';
 import { parseResponseHead, TOKEN_RE } from '../response-head.js';
 import type { App, AppLike, Body, Bytes, Environ, ErrorStream, InputStream, StartResponse, WriteFn } from '../types.js';
@@ -62,13 +63,6 @@ const DIGITS = /^[0-9]+$/;
 const HTTP_KEY = /^HTTP_[A-Z0-9_]+$/;
 const NO_BODY_STATUS = (code: number) => code < 200 || code === 204 || code === 304;
 const LINE_FEED = 0x0a;
-
-function kind(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (v instanceof Uint8Array) return `a ${v.constructor.name}`;
-  return typeof v === 'object' ? `a ${v.constructor?.name ?? 'object'}` : `a ${typeof v}`;
-}
 
 /** One layer of validate in a request, for the block-boundary rule between nested layers. */
 interface Layer {
@@ -133,7 +127,7 @@ class RequestLint {
 function checkEnviron(lint: RequestLint, environ: Environ): void {
   const proto = Object.getPrototypeOf(environ) as unknown;
   if (typeof environ !== 'object' || environ === null || (proto !== Object.prototype && proto !== null)) {
-    lint.fail('server', 'environ.plain-object', `environ must be a plain object, got ${kind(environ)}`);
+    lint.fail('server', 'environ.plain-object', `environ must be a plain object, got ${describeValue(environ)}`);
     return;
   }
   for (const key of REQUIRED) {
@@ -146,7 +140,7 @@ function checkEnviron(lint: RequestLint, environ: Environ): void {
     if (key.includes('.')) continue;
     const value = environ[key];
     if (typeof value !== 'string')
-      lint.fail('server', 'environ.cgi-string', `${key} must be a string, got ${kind(value)}`);
+      lint.fail('server', 'environ.cgi-string', `${key} must be a string, got ${describeValue(value)}`);
     else if (!NATIVE.test(value))
       lint.fail(
         'server',
@@ -191,7 +185,7 @@ function checkEnviron(lint: RequestLint, environ: Environ): void {
   }
   const signal = environ['nsgi.signal'] as unknown;
   if ('nsgi.signal' in environ && !(signal instanceof AbortSignal))
-    lint.fail('server', 'environ.signal', `nsgi.signal must be an AbortSignal, got ${kind(signal)}`);
+    lint.fail('server', 'environ.signal', `nsgi.signal must be an AbortSignal, got ${describeValue(signal)}`);
   const method = environ.REQUEST_METHOD;
   if (typeof method === 'string' && !TOKEN_RE.test(method))
     lint.fail('server', 'environ.method', `REQUEST_METHOD ${JSON.stringify(method)} is not a token`);
@@ -245,13 +239,13 @@ function lintInput(lint: RequestLint, input: InputStream): InputStream & { close
       lint.fail(
         'app',
         'input.size',
-        `wsgi.input.${method}(size): size must be an integer, null or omitted, got ${kind(size)}`,
+        `wsgi.input.${method}(size): size must be an integer, null or omitted, got ${describeValue(size)}`,
       );
     }
   };
   const got = (method: string, chunk: unknown, size: unknown): Bytes => {
     if (!(chunk instanceof Uint8Array)) {
-      lint.fail('server', 'input.bytes', `wsgi.input.${method}() must give a Uint8Array, gave ${kind(chunk)}`);
+      lint.fail('server', 'input.bytes', `wsgi.input.${method}() must give a Uint8Array, gave ${describeValue(chunk)}`);
       return new Uint8Array(0);
     }
     if (typeof size === 'number' && size >= 0 && chunk.length > size)
@@ -289,7 +283,11 @@ function lintInput(lint: RequestLint, input: InputStream): InputStream & { close
       sizeArg('readlines', hint);
       const lines = (await input.readlines(hint)) as unknown;
       if (!Array.isArray(lines)) {
-        lint.fail('server', 'input.readlines', `wsgi.input.readlines() must give an array, gave ${kind(lines)}`);
+        lint.fail(
+          'server',
+          'input.readlines',
+          `wsgi.input.readlines() must give an array, gave ${describeValue(lines)}`,
+        );
         return [];
       }
       return lines.map((l) => {
@@ -315,7 +313,8 @@ function lintInput(lint: RequestLint, input: InputStream): InputStream & { close
 function lintErrors(lint: RequestLint, errors: ErrorStream): ErrorStream & { close(): void } {
   return {
     write(s: string) {
-      if (typeof s !== 'string') lint.fail('app', 'errors.write', `wsgi.errors.write() takes a string, got ${kind(s)}`);
+      if (typeof s !== 'string')
+        lint.fail('app', 'errors.write', `wsgi.errors.write() takes a string, got ${describeValue(s)}`);
       errors.write(s);
     },
     writelines(lines: Iterable<string>) {
@@ -344,7 +343,11 @@ function lintStartResponse(lint: RequestLint, startResponse: StartResponse): Sta
       );
     }
     if (!Array.isArray(headers))
-      lint.fail('app', 'headers.array', `headers must be an Array of [name, value] pairs, got ${kind(headers)}`);
+      lint.fail(
+        'app',
+        'headers.array',
+        `headers must be an Array of [name, value] pairs, got ${describeValue(headers)}`,
+      );
     else {
       for (const h of headers as unknown[]) {
         if (!Array.isArray(h) || h.length !== 2 || typeof h[0] !== 'string' || typeof h[1] !== 'string') {
@@ -384,12 +387,16 @@ function lintStartResponse(lint: RequestLint, startResponse: StartResponse): Sta
     lint.startCalled = true;
     const write = startResponse(status, headers, excInfo);
     if (typeof write !== 'function') {
-      lint.fail('server', 'start-response.write', `startResponse must return write(), returned ${kind(write)}`);
+      lint.fail(
+        'server',
+        'start-response.write',
+        `startResponse must return write(), returned ${describeValue(write)}`,
+      );
       return write;
     }
     return (data: Bytes) => {
       if (!(data instanceof Uint8Array))
-        lint.fail('app', 'write.bytes', `write() takes a Uint8Array, got ${kind(data)}`);
+        lint.fail('app', 'write.bytes', `write() takes a Uint8Array, got ${describeValue(data)}`);
       else lint.bytes += data.length;
       return write(data);
     };
@@ -399,7 +406,11 @@ function lintStartResponse(lint: RequestLint, startResponse: StartResponse): Sta
 /** Checks a chunk the app yielded; returns it. */
 function yielded(lint: RequestLint, chunk: unknown, index: number): unknown {
   if (!(chunk instanceof Uint8Array)) {
-    lint.fail('app', 'body.bytes', `the body yielded ${kind(chunk)} as chunk ${index}; yield Uint8Array chunks`);
+    lint.fail(
+      'app',
+      'body.bytes',
+      `the body yielded ${describeValue(chunk)} as chunk ${index}; yield Uint8Array chunks`,
+    );
     return chunk;
   }
   if (chunk.length > 0) {
@@ -512,12 +523,16 @@ function checkResult(lint: RequestLint, result: unknown): Body {
   if (result === null || result === undefined || result === false) {
     lint.fail('app', 'app.return', `the app returned ${String(result)}; return an iterable body, [] when it is empty`);
   } else if (typeof result === 'string' || result instanceof Uint8Array) {
-    lint.fail('app', 'app.return', `the app returned ${kind(result)}; wrap it in an array: [Buffer.from(...)]`);
+    lint.fail(
+      'app',
+      'app.return',
+      `the app returned ${describeValue(result)}; wrap it in an array: [Buffer.from(...)]`,
+    );
   } else if (
     typeof (result as Iterable<Bytes>)[Symbol.iterator] !== 'function' &&
     typeof (result as AsyncIterable<Bytes>)[Symbol.asyncIterator] !== 'function'
   ) {
-    lint.fail('app', 'app.return', `the app returned ${kind(result)}, which is not iterable`);
+    lint.fail('app', 'app.return', `the app returned ${describeValue(result)}, which is not iterable`);
   } else {
     return lintBody(lint, result as Body);
   }
@@ -541,7 +556,11 @@ export function validate(app: AppLike, options: ValidateOptions = {}): App {
         `the app must be called with (environ, startResponse), got ${args.length} arguments`,
       );
     if (typeof startResponse !== 'function')
-      lint.fail('server', 'app.start-response', `startResponse must be a function, got ${kind(startResponse)}`);
+      lint.fail(
+        'server',
+        'app.start-response',
+        `startResponse must be a function, got ${describeValue(startResponse)}`,
+      );
     checkEnviron(lint, environ);
     if (environ['wsgi.input'] !== undefined) environ['wsgi.input'] = lintInput(lint, environ['wsgi.input']);
     if (environ['wsgi.errors'] !== undefined) environ['wsgi.errors'] = lintErrors(lint, environ['wsgi.errors']);

@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { RequestAbort } from '../abort.js';
-import type { RequestInfo } from '../environ.js';
+import { closeAfterFlush, describeRequest, type Peers } from '../host.js';
 import { ClientDisconnectedError, HttpError, ServerShutdownError } from '../errors.js';
 import type { Framing, Gateway, ResponseSink } from '../gateway.js';
 import { drained } from '../drain.js';
@@ -35,8 +35,6 @@ export interface ConnectionContext {
 
 /** Request body bytes queued for the app before the socket stops being read. */
 const BODY_HIGH_WATER = 64 * 1024;
-/** How long a closing connection waits for the client to take the last response and hang up. */
-const LINGER_MS = 2000;
 
 const enum Deadline {
   None,
@@ -291,7 +289,7 @@ export class Connection implements ParserHandler {
   readonly #ctx: ConnectionContext;
   readonly #socket: Socket;
   readonly #parser: RequestParser;
-  readonly #peers: Pick<RequestInfo, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'tls'>;
+  readonly #peers: Peers;
 
   /** The request being answered (and possibly still received). */
   #exchange: Exchange | undefined = undefined;
@@ -389,26 +387,19 @@ export class Connection implements ParserHandler {
     if (!head.keepAlive) this.#noMore = true;
     if (head.bodyLength === 0) this.#setDeadline(Deadline.None, 0);
     else this.#setDeadline(Deadline.Body, this.#ctx.requestTimeout);
-    const peers = this.#peers;
-    const info: RequestInfo = {
-      method: head.method,
-      target: head.target,
-      httpVersion: head.httpVersion,
-      rawHeaders: head.rawHeaders,
-      remoteAddress: peers.remoteAddress,
-      remotePort: peers.remotePort,
-      localAddress: peers.localAddress,
-      localPort: peers.localPort,
-      tls: peers.tls,
-      scriptName: this.#ctx.scriptName,
-      path: undefined,
-      errors: undefined,
-      // The parser applied the request-head rules: the core takes its framing as settled.
-      framing: head,
-      body: head.bodyLength === 0 ? EMPTY_SOURCE : ex,
-      abort: ex,
-      sendContinue: head.expectContinue ? () => ex.sendContinue() : undefined,
-    };
+    const info = describeRequest(
+      head.method,
+      head.target,
+      head.httpVersion,
+      head.rawHeaders,
+      this.#peers,
+      ex,
+      this.#ctx.scriptName,
+    );
+    // The parser applied the request-head rules: the core takes its framing as settled.
+    info.framing = head;
+    if (head.bodyLength === 0) info.body = EMPTY_SOURCE;
+    if (head.expectContinue) info.sendContinue = () => ex.sendContinue();
     this.#ctx.gateway.dispatch(info, ex);
   }
 
@@ -558,12 +549,7 @@ export class Connection implements ParserHandler {
     if (this.#closed) return;
     this.#closed = true;
     this.#setDeadline(Deadline.None, 0);
-    const socket = this.#socket;
-    socket.resume(); // keep reading (and dropping) so unread input does not reset the connection
-    socket.end();
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
-    socket.once('close', () => clearTimeout(timer));
-    socket.once('end', () => socket.destroy());
+    closeAfterFlush(this.#socket);
   }
 
   #destroy(): void {
