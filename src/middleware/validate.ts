@@ -124,12 +124,20 @@ class RequestLint {
   }
 }
 
+/** The environ's shape, its wsgi.* keys and its CGI values (the environ.* rules). */
 function checkEnviron(lint: RequestLint, environ: Environ): void {
   const proto = Object.getPrototypeOf(environ) as unknown;
   if (typeof environ !== 'object' || environ === null || (proto !== Object.prototype && proto !== null)) {
     lint.fail('server', 'environ.plain-object', `environ must be a plain object, got ${describeValue(environ)}`);
     return;
   }
+  checkKeys(lint, environ);
+  checkWsgiKeys(lint, environ);
+  checkCgiValues(lint, environ);
+}
+
+/** Required keys present, every CGI value a native string, HTTP_* names well formed. */
+function checkKeys(lint: RequestLint, environ: Environ): void {
   for (const key of REQUIRED) {
     if (!(key in environ)) lint.fail('server', 'environ.required', `environ has no ${key}`);
   }
@@ -150,6 +158,10 @@ function checkEnviron(lint: RequestLint, environ: Environ): void {
     if (key.startsWith('HTTP_') && !HTTP_KEY.test(key))
       lint.fail('server', 'environ.http-key', `${key} is not HTTP_ + upper-case letters, digits and _`);
   }
+}
+
+/** wsgi.version, wsgi.url_scheme, the flags, wsgi.input, wsgi.errors and nsgi.signal. */
+function checkWsgiKeys(lint: RequestLint, environ: Environ): void {
   const version = environ['wsgi.version'] as unknown;
   if (!Array.isArray(version) || version.length !== 2 || version[0] !== 1 || version[1] !== 0) {
     lint.fail('server', 'environ.wsgi-version', `wsgi.version must be [1, 0], got ${JSON.stringify(version)}`);
@@ -186,6 +198,10 @@ function checkEnviron(lint: RequestLint, environ: Environ): void {
   const signal = environ['nsgi.signal'] as unknown;
   if ('nsgi.signal' in environ && !(signal instanceof AbortSignal))
     lint.fail('server', 'environ.signal', `nsgi.signal must be an AbortSignal, got ${describeValue(signal)}`);
+}
+
+/** REQUEST_METHOD, SCRIPT_NAME, PATH_INFO, CONTENT_LENGTH, SERVER_PORT and SERVER_PROTOCOL as CGI defines them. */
+function checkCgiValues(lint: RequestLint, environ: Environ): void {
   const method = environ.REQUEST_METHOD;
   if (typeof method === 'string' && !TOKEN_RE.test(method))
     lint.fail('server', 'environ.method', `REQUEST_METHOD ${JSON.stringify(method)} is not a token`);
