@@ -112,27 +112,28 @@ export interface CompiledEnvironOptions {
 export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_REQUEST_TARGET = 8192;
 
-export function compileEnvironOptions(o: EnvironOptions): CompiledEnvironOptions {
-  const maxBodySize = o.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
-  if (!(maxBodySize >= 0)) throw new RangeError(`maxBodySize must be a number >= 0, got ${String(o.maxBodySize)}`);
-  const maxRequestTarget = o.maxRequestTarget ?? DEFAULT_MAX_REQUEST_TARGET;
+export function compileEnvironOptions(options: EnvironOptions): CompiledEnvironOptions {
+  const maxBodySize = options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+  if (!(maxBodySize >= 0))
+    throw new RangeError(`maxBodySize must be a number >= 0, got ${String(options.maxBodySize)}`);
+  const maxRequestTarget = options.maxRequestTarget ?? DEFAULT_MAX_REQUEST_TARGET;
   if (!(maxRequestTarget > 0)) {
-    throw new RangeError(`maxRequestTarget must be a number > 0, got ${String(o.maxRequestTarget)}`);
+    throw new RangeError(`maxRequestTarget must be a number > 0, got ${String(options.maxRequestTarget)}`);
   }
-  const serverPort = o.serverPort === undefined ? undefined : String(o.serverPort);
+  const serverPort = options.serverPort === undefined ? undefined : String(options.serverPort);
   if (serverPort !== undefined && !/^[0-9]+$/.test(serverPort)) {
-    throw new RangeError(`serverPort must be digits, got ${JSON.stringify(o.serverPort)}`);
+    throw new RangeError(`serverPort must be digits, got ${JSON.stringify(options.serverPort)}`);
   }
   return {
-    serverName: o.serverName,
+    serverName: options.serverName,
     serverPort,
     maxBodySize,
     maxRequestTarget,
-    trust: compileTrust(o.trustProxy),
-    refuseUnderscore: o.underscoreHeaders === 'refuse',
-    multiprocess: o.multiprocess ?? false,
-    extra: deployerPairs(o.environ),
-    errors: o.errors,
+    trust: compileTrust(options.trustProxy),
+    refuseUnderscore: options.underscoreHeaders === 'refuse',
+    multiprocess: options.multiprocess ?? false,
+    extra: deployerPairs(options.environ),
+    errors: options.errors,
   };
 }
 
@@ -272,11 +273,11 @@ interface ServerIdentity {
 let lastServer: ServerIdentity | undefined;
 let lastOptions: CompiledEnvironOptions | undefined;
 
-function serverIdentity(req: RequestInfo, o: CompiledEnvironOptions): ServerIdentity {
+function serverIdentity(req: RequestInfo, options: CompiledEnvironOptions): ServerIdentity {
   const last = lastServer;
   if (
     last !== undefined &&
-    lastOptions === o &&
+    lastOptions === options &&
     last.address === req.localAddress &&
     last.localPort === req.localPort &&
     last.tls === req.tls
@@ -284,13 +285,13 @@ function serverIdentity(req: RequestInfo, o: CompiledEnvironOptions): ServerIden
     return last;
   }
   const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
-  lastOptions = o;
+  lastOptions = options;
   return (lastServer = {
     address: req.localAddress,
     localPort: req.localPort,
     tls: req.tls,
-    name: o.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
-    port: o.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
+    name: options.serverName ?? (local === undefined ? 'localhost' : local.includes(':') ? `[${local}]` : local),
+    port: options.serverPort ?? (req.localPort === undefined ? (req.tls ? '443' : '80') : String(req.localPort)),
   });
 }
 
@@ -309,9 +310,9 @@ export interface BuiltEnviron {
  * (400, 404 outside the mount, 413, 414, 417, 501). Phases: the target, the mount, the headers
  * (with the request-head rules, unless the host's parser applied them), the peer and scheme, the body.
  */
-export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): BuiltEnviron {
+export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions): BuiltEnviron {
   const target = req.target;
-  if (target.length > o.maxRequestTarget) throw targetTooLongError(o.maxRequestTarget);
+  if (target.length > options.maxRequestTarget) throw targetTooLongError(options.maxRequestTarget);
   splitTarget(req.method, target);
   const asterisk = parts.path === '*';
   if (req.path !== undefined && !asterisk) {
@@ -320,7 +321,7 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   }
   mountPaths(req.scriptName, asterisk);
 
-  const server = serverIdentity(req, o);
+  const server = serverIdentity(req, options);
   // Built first so the header loop writes HTTP_* keys straight into it; wsgi.input and
   // wsgi.url_scheme are settled once the headers are known.
   const environ = {
@@ -337,9 +338,9 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
     'wsgi.version': WSGI_VERSION,
     'wsgi.url_scheme': req.tls ? 'https' : 'http',
     'wsgi.input': EMPTY_INPUT,
-    'wsgi.errors': req.errors ?? o.errors,
+    'wsgi.errors': req.errors ?? options.errors,
     'wsgi.multithread': false,
-    'wsgi.multiprocess': o.multiprocess,
+    'wsgi.multiprocess': options.multiprocess,
     'wsgi.run_once': false,
     'wsgi.input_terminated': true,
     'wsgi.file_wrapper': fileWrapper,
@@ -349,28 +350,28 @@ export function buildEnviron(req: RequestInfo, o: CompiledEnvironOptions): Built
   const env = environ as unknown as Record<string, string | undefined>;
 
   const authority = parts.authority;
-  const fields = mapHeaders(env, req.rawHeaders, o.refuseUnderscore);
+  const fields = mapHeaders(env, req.rawHeaders, options.refuseUnderscore);
   environ['nsgi.raw_headers'] = fields.pairs;
   fields.http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
-  const framing = req.framing ?? settleFraming(fields, o.maxBodySize);
+  const framing = req.framing ?? settleFraming(fields, options.maxBodySize);
   // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
   if (authority !== undefined) env.HTTP_HOST = authority;
   if (fields.contentLength !== undefined && framing.bodyLength !== null) env.CONTENT_LENGTH = fields.contentLength;
 
-  setPeer(environ, req, o, fields.forwardedFor, fields.forwardedProto);
+  setPeer(environ, req, options, fields.forwardedFor, fields.forwardedProto);
 
   const bodyLength = framing.bodyLength;
   const expectsContinue = framing.expectContinue;
   let input = EMPTY_INPUT;
   if (bodyLength !== 0) {
     input = new RequestInput(req.body, {
-      maxBodySize: o.maxBodySize,
+      maxBodySize: options.maxBodySize,
       length: bodyLength ?? undefined,
       onFirstRead: expectsContinue ? req.sendContinue : undefined,
     });
     environ['wsgi.input'] = input;
   }
-  if (o.extra !== undefined) Object.assign(environ, o.extra);
+  if (options.extra !== undefined) Object.assign(environ, options.extra);
   return { environ, input, bodyLength, expectsContinue };
 }
 
@@ -568,17 +569,17 @@ function mapHeaders(
 function setPeer(
   environ: Environ,
   req: RequestInfo,
-  o: CompiledEnvironOptions,
+  options: CompiledEnvironOptions,
   forwardedFor: string | undefined,
   forwardedProto: string | undefined,
 ): void {
   const env = environ as unknown as Record<string, string | undefined>;
   let remoteAddr = req.remoteAddress === undefined ? undefined : mappedAddress(req.remoteAddress);
   let remotePort = req.remotePort === undefined ? undefined : String(req.remotePort);
-  if (o.trust !== undefined && req.remoteAddress !== undefined && o.trust(req.remoteAddress, 0)) {
+  if (options.trust !== undefined && req.remoteAddress !== undefined && options.trust(req.remoteAddress, 0)) {
     const chain = proxyaddr.all(
       { socket: { remoteAddress: req.remoteAddress }, headers: { 'x-forwarded-for': forwardedFor } } as never,
-      o.trust,
+      options.trust,
     );
     if (chain.length > 1) {
       remoteAddr = mappedAddress(chain[chain.length - 1]!);

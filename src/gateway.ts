@@ -273,6 +273,20 @@ function badChunk(v: unknown, index: number): InterfaceError {
 const NOT_STARTED = 'ERR_NSGI_NO_START_RESPONSE';
 const DECLINED: Framing = Object.freeze({ contentLength: undefined, chunked: false, noBody: true, close: false });
 
+/** Where a RequestRun's response stands; each phase only moves forward, but for excInfo (§6.2). */
+const enum Phase {
+  /** start_response not called yet. */
+  Unstarted,
+  /** start_response threw: nothing can be sent until it is called again with excInfo. */
+  StartFailed,
+  /** Status and headers stored, nothing sent. */
+  Stored,
+  /** The head went to the host. */
+  Sent,
+  /** The host took the request over (Express's next()): nothing more is sent. */
+  Declined,
+}
+
 /** What a RequestRun starts from. */
 interface RunInit {
   core: Core;
@@ -300,15 +314,15 @@ class RequestRun {
   readonly #http11: boolean;
   readonly #head: boolean;
 
-  #startCalled = false;
+  #phase = Phase.Unstarted;
+  /** The status and headers start_response stored (while #phase is Stored). */
   #stored: ResponseHead | null = null;
-  #sent = false;
   #framing: Framing | undefined = undefined;
   #status = 0;
   #written = 0;
   #limit = Infinity;
+  /** The response was dropped (the client left, or the app failed after the head went out). */
   #aborted = false;
-  #declined = false;
   /** Made with the run, not inside startResponse: a closure made there kept memory alive (bench/NOTES.md). */
   readonly #writeFn: WriteFn = (data) => this.#write(data);
 
@@ -328,24 +342,25 @@ class RequestRun {
 
   /** True once the status line and headers have gone to the transport. */
   get responseStarted(): boolean {
-    return this.#sent;
+    return this.#phase >= Phase.Sent;
   }
 
   readonly #startResponse: StartResponse = (status, headers, excInfo) => {
     if (excInfo !== undefined && excInfo !== null) {
       // PEP 3333: once headers are out, re-raise the app's own error (same identity).
       // eslint-disable-next-line @typescript-eslint/only-throw-error -- the app's own object, whatever it is
-      if (this.#sent) throw excInfo;
-    } else if (this.#startCalled) {
+      if (this.#phase >= Phase.Sent) throw excInfo;
+    } else if (this.#phase !== Phase.Unstarted) {
       throw new InterfaceError(
         'ERR_NSGI_START_RESPONSE_TWICE',
         'start_response() was called a second time without excInfo; call it again only from an error handler, ' +
           'passing the caught error as the third argument',
       );
     }
-    this.#startCalled = true;
+    this.#phase = Phase.StartFailed;
     this.#stored = null;
     this.#stored = parseResponseHead(status, headers);
+    this.#phase = Phase.Stored;
     return this.#writeFn;
   };
 
@@ -360,19 +375,20 @@ class RequestRun {
     this.#ready();
     this.#abortState.watch();
     if (this.#abortState.aborted) throw new ClientDisconnectedError('client disconnected; write() cannot send');
-    if (!this.#sent) this.#commit(undefined);
+    if (this.#phase < Phase.Sent) this.#commit(undefined);
     if (data.length > 0 && !this.#framing!.noBody) await this.#send(data);
   }
 
   /** Throws unless a valid start_response() call is on record. */
   #ready(): void {
-    if (!this.#startCalled) {
+    const phase = this.#phase;
+    if (phase === Phase.Unstarted) {
       throw new InterfaceError(
         NOT_STARTED,
         'the app sent body data before calling start_response(); call startResponse(status, headers) first',
       );
     }
-    if (this.#stored === null) {
+    if (phase === Phase.StartFailed) {
       throw new InterfaceError(
         'ERR_NSGI_START_RESPONSE_FAILED',
         'start_response() raised and was not called again with excInfo; nothing can be sent',
@@ -415,7 +431,7 @@ class RequestRun {
     const chunked = !noBody && contentLength === undefined && this.#http11;
     const close = (!noBody && contentLength === undefined && !this.#http11) || this.#mustClose();
     this.#framing = { contentLength, chunked, noBody, close };
-    this.#sent = true;
+    this.#phase = Phase.Sent;
     this.#status = code;
     this.#sink.head(code, head.reason, headers, this.#framing);
   }
@@ -456,7 +472,7 @@ class RequestRun {
       if (isThenable(result)) return this.#iterate(result);
       checkBody(result);
       body = result;
-      if (!Array.isArray(body) || this.#sent) return this.#iterate(body);
+      if (!Array.isArray(body) || this.#phase >= Phase.Sent) return this.#iterate(body);
       const pending = this.#sendArray(body as unknown[]);
       if (pending !== undefined) return this.#afterPending(pending, body);
     } catch (err) {
@@ -487,7 +503,7 @@ class RequestRun {
       if (isThenable(result)) result = await result;
       checkBody(result);
       body = result;
-      if (Array.isArray(body) && !this.#sent) {
+      if (Array.isArray(body) && this.#phase < Phase.Sent) {
         const pending = this.#sendArray(body as unknown[]);
         if (pending !== undefined) await pending;
         finished = true;
@@ -512,7 +528,7 @@ class RequestRun {
         // Empty chunks carry nothing, so middleware may yield them even before start_response.
         if (chunk.length === 0) continue;
         this.#ready();
-        if (!this.#sent) this.#commit(undefined);
+        if (this.#phase < Phase.Sent) this.#commit(undefined);
         if (this.#framing!.noBody) break; // HEAD/204/304: headers are out, the body is not pumped
         const pending = this.#send(chunk);
         if (pending !== undefined) await pending;
@@ -523,7 +539,7 @@ class RequestRun {
         return;
       }
       this.#ready();
-      if (!this.#sent) this.#commit(0);
+      if (this.#phase < Phase.Sent) this.#commit(0);
       this.#finish();
     } catch (err) {
       this.#fail(err);
@@ -569,14 +585,13 @@ class RequestRun {
 
   /** The host took the request over: nothing more is sent, and the body is not pumped. */
   #decline(): void {
-    this.#declined = true;
-    this.#sent = true;
+    this.#phase = Phase.Declined;
     this.#framing = DECLINED;
   }
 
   /** Ends a response whose body has been sent, closing the connection when it fell short of Content-Length. */
   #finish(): void {
-    if (this.#declined) return;
+    if (this.#phase === Phase.Declined) return;
     const framing = this.#framing!;
     const cl = framing.contentLength;
     if (!framing.noBody && cl !== undefined && this.#written < cl) {
@@ -597,7 +612,7 @@ class RequestRun {
   #abort(): void {
     this.#aborted = true;
     // A declined request's response belongs to the host now.
-    if (!this.#declined) this.#sink.abortResponse();
+    if (this.#phase !== Phase.Declined) this.#sink.abortResponse();
   }
 
   #fail(err: unknown): void {
@@ -605,7 +620,7 @@ class RequestRun {
       this.#abort();
       return;
     }
-    if (err instanceof HttpError && !this.#sent) {
+    if (err instanceof HttpError && this.#phase < Phase.Sent) {
       // An HttpError escaping the app (e.g. the body limit hit by wsgi.input) picks the answer.
       this.#status = sendPlain(
         this.#sink,
@@ -616,11 +631,11 @@ class RequestRun {
       );
       return;
     }
-    if (!this.#sent && this.#sink.decline !== undefined && this.#sink.decline(err)) {
+    if (this.#phase < Phase.Sent && this.#sink.decline !== undefined && this.#sink.decline(err)) {
       this.#decline();
       return;
     }
-    if (this.#declined) {
+    if (this.#phase === Phase.Declined) {
       report(this.#core, this.#environ, this.#req, 'error in app after the request was passed on', err);
       return;
     }
@@ -628,10 +643,10 @@ class RequestRun {
       this.#core,
       this.#environ,
       this.#req,
-      this.#sent ? 'error after the response started; aborting it' : 'error in app',
+      this.#phase >= Phase.Sent ? 'error after the response started; aborting it' : 'error in app',
       err,
     );
-    if (this.#sent) {
+    if (this.#phase >= Phase.Sent) {
       this.#abort();
       return;
     }

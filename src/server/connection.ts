@@ -97,7 +97,7 @@ function joined(head: Buffer, body: Bytes): Buffer {
 }
 
 /** One request and its response on this connection: the core's abort state, body source and sink. */
-class Exchange extends RequestAbort implements BodySource, ResponseSink {
+class RawExchange extends RequestAbort implements BodySource, ResponseSink {
   readonly #conn: Connection;
   readonly #socket: Socket;
   readonly request: RequestHead;
@@ -292,7 +292,7 @@ export class Connection implements ParserHandler {
   readonly #peers: Peers;
 
   /** The request being answered (and possibly still received). */
-  #exchange: Exchange | undefined = undefined;
+  #exchange: RawExchange | undefined = undefined;
   /** Bytes of later requests, held until the current response is done. */
   #held: Buffer | undefined = undefined;
   #feeding = false;
@@ -382,7 +382,7 @@ export class Connection implements ParserHandler {
   }
 
   onHead(head: RequestHead): void {
-    const ex = new Exchange(this, this.#socket, head);
+    const ex = new RawExchange(this, this.#socket, head);
     this.#exchange = ex;
     if (!head.keepAlive) this.#noMore = true;
     if (head.bodyLength === 0) this.#setDeadline(Deadline.None, 0);
@@ -444,7 +444,7 @@ export class Connection implements ParserHandler {
     }
     const line = this.#parser.requestLine ?? { method: '-', target: '-', httpVersion: '1.1' as const };
     const summary = { ...line, remoteAddress: this.#peers.remoteAddress };
-    const sink = new Exchange(this, this.#socket, {
+    const sink = new RawExchange(this, this.#socket, {
       ...line,
       rawHeaders: [],
       bodyLength: 0,
@@ -458,7 +458,7 @@ export class Connection implements ParserHandler {
   // Output
 
   /** The core finished (or dropped) a response; `reuse` says whether the connection may carry another. */
-  responseEnded(ex: Exchange, reuse: boolean): void {
+  responseEnded(ex: RawExchange, reuse: boolean): void {
     if (ex !== this.#exchange) return;
     if (!reuse || this.#noMore) {
       this.#closeSoon();
@@ -473,7 +473,7 @@ export class Connection implements ParserHandler {
   }
 
   /** The exchange is over both ways: go on with the next request. */
-  #next(ex: Exchange): void {
+  #next(ex: RawExchange): void {
     if (ex !== this.#exchange) return;
     this.#exchange = undefined;
     if (this.#noMore || this.#ctx.closing) {

@@ -85,20 +85,24 @@ class ServerContext implements ConnectionContext {
   readonly conns = new Set<Connection>();
   onEmpty: (() => void) | undefined = undefined;
 
-  constructor(gateway: Gateway, o: ServeOptions) {
+  constructor(gateway: Gateway, options: ServeOptions) {
     this.gateway = gateway;
     this.limits = {
-      maxRequestTarget: o.maxRequestTarget ?? DEFAULT_MAX_REQUEST_TARGET,
-      maxBodySize: o.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
-      maxHeaderSize: positive('maxHeaderSize', o.maxHeaderSize, DEFAULT_PARSER_LIMITS.maxHeaderSize),
-      maxHeaderCount: positive('maxHeaderCount', o.maxHeaderCount, DEFAULT_PARSER_LIMITS.maxHeaderCount),
-      maxChunkExtension: positive('maxChunkExtension', o.maxChunkExtension, DEFAULT_PARSER_LIMITS.maxChunkExtension),
+      maxRequestTarget: options.maxRequestTarget ?? DEFAULT_MAX_REQUEST_TARGET,
+      maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+      maxHeaderSize: positive('maxHeaderSize', options.maxHeaderSize, DEFAULT_PARSER_LIMITS.maxHeaderSize),
+      maxHeaderCount: positive('maxHeaderCount', options.maxHeaderCount, DEFAULT_PARSER_LIMITS.maxHeaderCount),
+      maxChunkExtension: positive(
+        'maxChunkExtension',
+        options.maxChunkExtension,
+        DEFAULT_PARSER_LIMITS.maxChunkExtension,
+      ),
     };
-    this.scriptName = encodeScriptName(o.scriptName);
-    this.headerTimeout = positive('headerTimeout', o.headerTimeout, 10_000);
-    this.keepAliveTimeout = positive('keepAliveTimeout', o.keepAliveTimeout, 5_000);
-    this.requestTimeout = positive('requestTimeout', o.requestTimeout, 300_000);
-    this.sendTimeout = positive('sendTimeout', o.sendTimeout, 60_000);
+    this.scriptName = encodeScriptName(options.scriptName);
+    this.headerTimeout = positive('headerTimeout', options.headerTimeout, 10_000);
+    this.keepAliveTimeout = positive('keepAliveTimeout', options.keepAliveTimeout, 5_000);
+    this.requestTimeout = positive('requestTimeout', options.requestTimeout, 300_000);
+    this.sendTimeout = positive('sendTimeout', options.sendTimeout, 60_000);
   }
 
   forget(conn: Connection): void {
