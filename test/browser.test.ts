@@ -4,70 +4,21 @@
  */
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import express from 'express';
-import Fastify from 'fastify';
 import type { Browser } from 'playwright-core';
-import { toExpress } from '../adapters/express.js';
-import { nsgiPlugin } from '../adapters/fastify.js';
 import { createSite } from '../examples/site.js';
 import { app as v1 } from '../examples/v1.js';
 import { mount } from '../src/middleware/index.js';
-import { serve } from '../src/server/index.js';
 import type { App } from '../src/types.js';
 import { launchBrowser } from './helpers/browser.js';
+import { HOSTS } from './helpers/hosts.js';
 
 /** The seed's hello page at /seed, the demo site everywhere else. */
 const quiet = { write() {} };
 const site: App = mount({ '/seed': v1, '/': createSite({ log: quiet }) });
 
-interface Running {
-  url: string;
-  close(): Promise<void>;
-}
-
-const HOSTS: Array<[string, () => Promise<Running>]> = [
-  [
-    'the raw server',
-    async () => {
-      const server = await serve(site, { port: 0, errorLog: quiet });
-      return { url: server.url, close: () => server.close(0) };
-    },
-  ],
-  [
-    'Express',
-    async () => {
-      const web = express();
-      web.use(toExpress(site, { errorLog: quiet }));
-      const server = http.createServer(web);
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      return {
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        close: async () => {
-          server.closeAllConnections();
-          await new Promise((r) => server.close(r));
-        },
-      };
-    },
-  ],
-  [
-    'Fastify',
-    async () => {
-      const fastify = Fastify();
-      await fastify.register(nsgiPlugin, { app: site, prefix: '' });
-      await fastify.listen({ port: 0, host: '127.0.0.1' });
-      return {
-        url: `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`,
-        close: async () => {
-          fastify.server.closeAllConnections();
-          await fastify.close();
-        },
-      };
-    },
-  ],
-];
+/** The hosts a person would put the site on; the registry's factories start them. */
+const BROWSER_HOSTS = HOSTS.filter((h) => h.name !== 'node:http');
 
 describe('in a browser', () => {
   let browser: Browser;
@@ -76,9 +27,10 @@ describe('in a browser', () => {
   });
   after(() => browser?.close());
 
-  for (const [name, start] of HOSTS) {
+  for (const { name, factory } of BROWSER_HOSTS) {
     it(`the hello page and the demo site on ${name}`, async () => {
-      const running = await start();
+      const handle = await factory(site, { mount: '', errorLog: quiet });
+      const running = { url: `http://127.0.0.1:${handle.port}`, close: () => handle.close() };
       const page = await browser.newPage();
       page.setDefaultTimeout(5000);
       try {

@@ -7,13 +7,16 @@ import { fetchFactory } from './conformance/factories.js';
 import { conformanceSuite } from './conformance/suite.js';
 
 const cannot = {
-  '7': "a Request's URL has no fragment, so REQUEST_URI cannot keep one",
-  '26': 'node:http under @hono/node-server answers Expect: 100-continue itself, before the handler runs',
-  '31b':
+  'environ.fragment': "a Request's URL has no fragment, so REQUEST_URI cannot keep one",
+  'input.expect-continue':
+    'node:http under @hono/node-server answers Expect: 100-continue itself, before the handler runs',
+  'refuse.invalid-host':
     '@hono/node-server answers a Host it cannot make a URL of with its own 400 (keeping the connection) before a Request exists',
-  '32': "the host's own parser answers malformed Transfer-Encoding before a Request exists",
-  '42': '@hono/node-server sends the standard reason phrase, not the Response statusText',
-  '43': '@hono/node-server destroys the socket on a body stream error without flushing the chunks it was writing',
+  'refuse.transfer-encoding': "the host's own parser answers malformed Transfer-Encoding before a Request exists",
+  'start-response.exc-info-before-body':
+    '@hono/node-server sends the standard reason phrase, not the Response statusText',
+  'start-response.exc-info-after-head':
+    '@hono/node-server destroys the socket on a body stream error without flushing the chunks it was writing',
 };
 
 conformanceSuite('toFetchHandler on @hono/node-server', fetchFactory, { mount: '', cannot });
