@@ -252,9 +252,6 @@ class FetchExchange extends RequestAbort implements BodySource, ResponseSink {
   }
 }
 
-/** A body read to its end, its length unknown up front. */
-const UNKNOWN_LENGTH = Object.freeze({ bodyLength: null, expectContinue: false });
-
 /** Wraps an app as a Fetch handler: `(request) => Response | Promise<Response>` (a ready Response when the app answers at once). */
 export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}): FetchHandler {
   const gateway = new Gateway(app, options);
@@ -318,7 +315,8 @@ export function toFetchHandler(app: AppLike, options: FetchHandlerOptions = {}):
       scriptName,
       path: undefined,
       errors: undefined,
-      framing: unframed ? UNKNOWN_LENGTH : undefined,
+      framing: undefined,
+      streamed: unframed,
       body: exchange,
       abort: exchange,
       sendContinue: undefined,

@@ -54,11 +54,15 @@ export interface RequestInfo {
   /** This request's `wsgi.errors`, when the host logs per request (Fastify's `request.log`). Default: the server's. */
   errors?: ErrorStream | undefined;
   /**
-   * The body's framing when the host settled it: the raw server's parser, which applied the
-   * request-head rules already, or a host whose body is not framed by its header lines (a Fetch
-   * Request's stream of unknown length: `{ bodyLength: null }`). Default: settled from the headers.
+   * The body's framing when the host's own parser applied the request-head rules (the raw
+   * server's): they are not applied again. Default: settled from the header lines.
    */
   framing?: HeadFraming | undefined;
+  /**
+   * The request has a body that no header line frames, of unknown length (a Fetch Request's
+   * in-process stream): it is read to its end.
+   */
+  streamed?: boolean | undefined;
   /** The de-framed body. */
   body: BodySource;
   /** Aborted by the transport when the client disconnects or the server shuts down. */
@@ -313,21 +317,21 @@ export interface BuiltEnviron {
 export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions): BuiltEnviron {
   const target = req.target;
   if (target.length > options.maxRequestTarget) throw targetTooLongError(options.maxRequestTarget);
-  splitTarget(req.method, target);
+  const parts = splitTarget(req.method, target);
   const asterisk = parts.path === '*';
   if (req.path !== undefined && !asterisk) {
     parts.path = req.path;
     parts.escaped = true;
   }
-  mountPaths(req.scriptName, asterisk);
+  const mounted = mountPaths(parts, req.scriptName, asterisk);
 
   const server = serverIdentity(req, options);
   // Built first so the header loop writes HTTP_* keys straight into it; wsgi.input and
   // wsgi.url_scheme are settled once the headers are known.
   const environ = {
     REQUEST_METHOD: req.method,
-    SCRIPT_NAME: parts.scriptName,
-    PATH_INFO: parts.pathInfo,
+    SCRIPT_NAME: mounted.scriptName,
+    PATH_INFO: mounted.pathInfo,
     QUERY_STRING: parts.query,
     REQUEST_URI: target,
     SERVER_NAME: server.name,
@@ -350,10 +354,14 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
   const env = environ as unknown as Record<string, string | undefined>;
 
   const authority = parts.authority;
-  const fields = mapHeaders(env, req.rawHeaders, options.refuseUnderscore);
+  // A head the host's parser checked (the raw server's) is not checked again.
+  const checked = req.framing;
+  const fields = mapHeaders(env, req.rawHeaders, options.refuseUnderscore, checked === undefined);
   environ['nsgi.raw_headers'] = fields.pairs;
   fields.http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
-  const framing = req.framing ?? settleFraming(fields, options.maxBodySize);
+  let framing = checked ?? settleFraming(fields, options.maxBodySize);
+  // A body no header line frames, which the host says is there (a Fetch stream), is read to its end.
+  if (req.streamed === true && framing.bodyLength === 0) framing = UNKNOWN_LENGTH;
   // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
   if (authority !== undefined) env.HTTP_HOST = authority;
   if (fields.contentLength !== undefined && framing.bodyLength !== null) env.CONTENT_LENGTH = fields.contentLength;
@@ -375,17 +383,18 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
   return { environ, input, bodyLength, expectsContinue };
 }
 
-/** What the target and mount phases give; builds are synchronous, so one object serves them all. */
-const parts = {
-  path: '',
-  query: '',
+/** The target's parts, as splitTarget() gives them. */
+interface TargetParts {
+  path: string;
+  query: string;
   /** The path may hold percent-escapes. */
-  escaped: false,
+  escaped: boolean;
   /** An absolute-form target's authority. */
-  authority: undefined as string | undefined,
-  scriptName: '',
-  pathInfo: '',
-};
+  authority: string | undefined;
+}
+
+/** A body of unknown length, read to its end. */
+const UNKNOWN_LENGTH: HeadFraming = Object.freeze({ bodyLength: null, expectContinue: false });
 
 const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?]*)([^?]*)(?:\?(.*))?$/;
 
@@ -393,7 +402,7 @@ const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?]*)([^?]*)(?:\?(.*))?$/;
  * Splits the target into path and query (RFC 9112 §3.2), into `parts`: the query starts at the first
  * '?', and a '#' ends the target. Its form is checked against the method (targetForm).
  */
-function splitTarget(method: string, target: string): void {
+function splitTarget(method: string, target: string): TargetParts {
   const form = targetForm(method, target);
   // Short targets, nearly all of them, are scanned here (two indexOf() calls cost more than the
   // scan), which also tells whether the path has escapes to decode.
@@ -419,40 +428,34 @@ function splitTarget(method: string, target: string): void {
     }
   }
   const t = end === target.length ? target : target.slice(0, end);
-  parts.escaped = escaped;
-  parts.authority = undefined;
   if (form === TargetForm.Origin) {
-    parts.path = q === -1 ? t : t.slice(0, q);
-    parts.query = q === -1 ? '' : t.slice(q + 1);
-  } else if (form === TargetForm.Asterisk) {
-    parts.path = '*';
-    parts.query = '';
-  } else {
-    const m = ABSOLUTE.exec(t)!;
-    const authority = m[1]!;
-    // It stands in for Host, so it obeys Host's rules (no userinfo: RFC 9110 §4.2.4).
-    checkHost(authority);
-    parts.authority = authority;
-    parts.path = m[2] || '/';
-    parts.query = m[3] ?? '';
-    parts.escaped = true;
+    return {
+      path: q === -1 ? t : t.slice(0, q),
+      query: q === -1 ? '' : t.slice(q + 1),
+      escaped,
+      authority: undefined,
+    };
   }
+  if (form === TargetForm.Asterisk) return { path: '*', query: '', escaped, authority: undefined };
+  const m = ABSOLUTE.exec(t)!;
+  const authority = m[1]!;
+  // It stands in for Host, so it obeys Host's rules (no userinfo: RFC 9110 §4.2.4).
+  checkHost(authority);
+  return { path: m[2] || '/', query: m[3] ?? '', escaped: true, authority };
 }
 
-/** SCRIPT_NAME and PATH_INFO, into `parts`: the mount prefix must match the path on a segment boundary (404). */
-function mountPaths(prefix: string | undefined, asterisk: boolean): void {
-  const path = parts.path;
-  const escaped = parts.escaped;
-  if (prefix !== undefined && prefix !== '' && !asterisk) {
-    if (!ownsPath(prefix, path)) {
-      throw new HttpError(404, `path is outside the mount point ${JSON.stringify(prefix)}`);
-    }
-    parts.scriptName = percentDecodeNative(prefix);
-    parts.pathInfo = escaped ? percentDecodeNative(path.slice(prefix.length)) : path.slice(prefix.length);
-  } else {
-    parts.scriptName = '';
-    parts.pathInfo = escaped ? percentDecodeNative(path) : path;
+/** SCRIPT_NAME and PATH_INFO: the mount prefix must match the path on a segment boundary (404). */
+function mountPaths(
+  { path, escaped }: TargetParts,
+  prefix: string | undefined,
+  asterisk: boolean,
+): { scriptName: string; pathInfo: string } {
+  if (prefix === undefined || prefix === '' || asterisk) {
+    return { scriptName: '', pathInfo: escaped ? percentDecodeNative(path) : path };
   }
+  if (!ownsPath(prefix, path)) throw new HttpError(404, `path is outside the mount point ${JSON.stringify(prefix)}`);
+  const rest = path.slice(prefix.length);
+  return { scriptName: percentDecodeNative(prefix), pathInfo: escaped ? percentDecodeNative(rest) : rest };
 }
 
 /** What the header phase gathers besides the HTTP_* keys. */
@@ -461,18 +464,6 @@ interface MappedHeaders extends HeadFields {
   forwardedFor: string | undefined;
   forwardedProto: string | undefined;
 }
-
-/** What mapHeaders() gives, reused by every build. */
-const mapped: MappedHeaders = {
-  http11: true,
-  hasHost: false,
-  contentLength: undefined,
-  transferEncoding: undefined,
-  expect: undefined,
-  pairs: [],
-  forwardedFor: undefined,
-  forwardedProto: undefined,
-};
 
 /**
  * The header lines as CGI keys in `env`, in one pass: repeats joined (Cookie with "; "), names with
@@ -483,13 +474,19 @@ function mapHeaders(
   env: Record<string, string | undefined>,
   raw: readonly string[],
   refuseUnderscore: boolean,
+  check: boolean,
 ): MappedHeaders {
   const pairs = new Array<readonly [string, string]>(raw.length >> 1);
-  const fields = mapped;
-  fields.hasHost = false;
-  fields.contentLength = fields.transferEncoding = fields.expect = undefined;
-  fields.forwardedFor = fields.forwardedProto = undefined;
-  fields.pairs = pairs;
+  const fields: MappedHeaders = {
+    http11: true,
+    hasHost: false,
+    contentLength: undefined,
+    transferEncoding: undefined,
+    expect: undefined,
+    pairs,
+    forwardedFor: undefined,
+    forwardedProto: undefined,
+  };
   const stamp = ++build;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -521,7 +518,7 @@ function mapHeaders(
         continue;
       case HeaderKind.Host:
         if (repeated) throw repeatedFieldError('Host');
-        checkHost(value);
+        if (check) checkHost(value);
         fields.hasHost = true;
         env.HTTP_HOST = value;
         continue;

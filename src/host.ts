@@ -70,6 +70,7 @@ export function describeRequest(
     path: undefined,
     errors: undefined,
     framing: undefined,
+    streamed: undefined,
     body: exchange,
     abort: exchange,
     sendContinue: undefined,

@@ -41,6 +41,20 @@ export function isValidHost(v: string): boolean {
   return true;
 }
 
+/**
+ * isValidHost() on bytes `s` to `e` of `b` (which are `value`), for a parser that has them: the common
+ * forms (a name or IPv4 address, a port) on the bytes; an IP literal goes through isValidHost().
+ */
+export function isValidHostBytes(b: Uint8Array, s: number, e: number, value: string): boolean {
+  let i = s;
+  while (i < e && b[i] !== 0x3a) {
+    if (REG_NAME[b[i]!] !== 1) return b[s] === 0x5b ? isValidHost(value) : false;
+    i++;
+  }
+  for (i++; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return b[s] === 0x5b ? isValidHost(value) : false;
+  return true;
+}
+
 /** `uri-host ":" port` with the port given, the only target form CONNECT takes (RFC 9112 §3.2.3). */
 export function isAuthorityForm(target: string): boolean {
   const colon = target.lastIndexOf(':');

@@ -8,7 +8,8 @@
 import { Buffer } from 'node:buffer';
 import { HttpError } from '../errors.js';
 import {
-  checkHost,
+  invalidHostError,
+  isValidHostBytes,
   keepsAlive,
   noteConnection,
   repeatedFieldError,
@@ -480,24 +481,22 @@ export class RequestParser {
     }
     const value = this.#slice(b, i, ve);
     into.push(name, value);
-    if (into === this.#raw) this.#note(name, value);
+    if (into === this.#raw) {
+      // Host is in every request: checked on the bytes, ahead of the general switch.
+      if (name.length === 4 && lowerEquals(name, 'host')) {
+        if (this.#fields.hasHost) throw asParseError(repeatedFieldError('Host'));
+        this.#fields.hasHost = true;
+        if (!isValidHostBytes(b, i, ve, value)) throw asParseError(invalidHostError(value));
+      } else {
+        this.#note(name, value);
+      }
+    }
   }
 
   /** Gathers the fields the request-head rules decide on, as they are parsed. */
   #note(name: string, value: string): void {
     const f = this.#fields;
     switch (name.length) {
-      case 4:
-        if (lowerEquals(name, 'host')) {
-          if (f.hasHost) throw asParseError(repeatedFieldError('Host'));
-          f.hasHost = true;
-          try {
-            checkHost(value);
-          } catch (err) {
-            throw asParseError(err);
-          }
-        }
-        return;
       case 14:
         if (lowerEquals(name, 'content-length')) {
           if (f.contentLength !== undefined) throw asParseError(repeatedFieldError('Content-Length'));
