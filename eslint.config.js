@@ -4,7 +4,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'bench/.build/', 'bench/results/', 'test/fixtures/', 'node_modules/'] },
+  { ignores: ['dist/', 'bench/.build/', 'bench/results/', 'test/fixtures/', 'node_modules/', 'scratch/'] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
