@@ -323,15 +323,15 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
     parts.path = req.path;
     parts.escaped = true;
   }
-  const mounted = mountPaths(parts, req.scriptName, asterisk);
+  mountPaths(parts, req.scriptName, asterisk);
 
   const server = serverIdentity(req, options);
   // Built first so the header loop writes HTTP_* keys straight into it; wsgi.input and
   // wsgi.url_scheme are settled once the headers are known.
   const environ = {
     REQUEST_METHOD: req.method,
-    SCRIPT_NAME: mounted.scriptName,
-    PATH_INFO: mounted.pathInfo,
+    SCRIPT_NAME: parts.scriptName,
+    PATH_INFO: parts.pathInfo,
     QUERY_STRING: parts.query,
     REQUEST_URI: target,
     SERVER_NAME: server.name,
@@ -391,6 +391,9 @@ interface TargetParts {
   escaped: boolean;
   /** An absolute-form target's authority. */
   authority: string | undefined;
+  /** Set by mountPaths(). */
+  scriptName: string;
+  pathInfo: string;
 }
 
 /** A body of unknown length, read to its end. */
@@ -434,28 +437,31 @@ function splitTarget(method: string, target: string): TargetParts {
       query: q === -1 ? '' : t.slice(q + 1),
       escaped,
       authority: undefined,
+      scriptName: '',
+      pathInfo: '',
     };
   }
-  if (form === TargetForm.Asterisk) return { path: '*', query: '', escaped, authority: undefined };
+  if (form === TargetForm.Asterisk) {
+    return { path: '*', query: '', escaped, authority: undefined, scriptName: '', pathInfo: '' };
+  }
   const m = ABSOLUTE.exec(t)!;
   const authority = m[1]!;
   // It stands in for Host, so it obeys Host's rules (no userinfo: RFC 9110 §4.2.4).
   checkHost(authority);
-  return { path: m[2] || '/', query: m[3] ?? '', escaped: true, authority };
+  return { path: m[2] || '/', query: m[3] ?? '', escaped: true, authority, scriptName: '', pathInfo: '' };
 }
 
-/** SCRIPT_NAME and PATH_INFO: the mount prefix must match the path on a segment boundary (404). */
-function mountPaths(
-  { path, escaped }: TargetParts,
-  prefix: string | undefined,
-  asterisk: boolean,
-): { scriptName: string; pathInfo: string } {
+/** SCRIPT_NAME and PATH_INFO, into `parts`: the mount prefix must match the path on a segment boundary (404). */
+function mountPaths(parts: TargetParts, prefix: string | undefined, asterisk: boolean): void {
+  const { path, escaped } = parts;
   if (prefix === undefined || prefix === '' || asterisk) {
-    return { scriptName: '', pathInfo: escaped ? percentDecodeNative(path) : path };
+    parts.pathInfo = escaped ? percentDecodeNative(path) : path;
+    return;
   }
   if (!ownsPath(prefix, path)) throw new HttpError(404, `path is outside the mount point ${JSON.stringify(prefix)}`);
   const rest = path.slice(prefix.length);
-  return { scriptName: percentDecodeNative(prefix), pathInfo: escaped ? percentDecodeNative(rest) : rest };
+  parts.scriptName = percentDecodeNative(prefix);
+  parts.pathInfo = escaped ? percentDecodeNative(rest) : rest;
 }
 
 /** What the header phase gathers besides the HTTP_* keys. */

@@ -151,9 +151,7 @@ export class Gateway {
       record(core, undefined, req, status, 0, start, false);
       return undefined;
     }
-    // The 100 Continue is ours to send (the host defers it to us) and still owed.
-    const continueOwed = built.expectsContinue && sendContinue !== undefined;
-    run = new RequestRun({ core, built, continueOwed, req, sink, start });
+    run = new RequestRun(core, built, req, sink, start);
     return run.run();
   }
 
@@ -287,18 +285,6 @@ const enum Phase {
   Declined,
 }
 
-/** What a RequestRun starts from. */
-interface RunInit {
-  core: Core;
-  built: BuiltEnviron;
-  /** The request announced its body with Expect: 100-continue and the 100 is ours to send. */
-  continueOwed: boolean;
-  req: RequestInfo;
-  sink: ResponseSink;
-  /** performance.now() when the request arrived (0 without an onResponse hook). */
-  start: number;
-}
-
 /** One run of the app for one request: start_response, the body, framing, abort and close(). */
 class RequestRun {
   readonly #core: Core;
@@ -326,12 +312,14 @@ class RequestRun {
   /** Made with the run, not inside startResponse: a closure made there kept memory alive (bench/NOTES.md). */
   readonly #writeFn: WriteFn = (data) => this.#write(data);
 
-  constructor({ core, built, continueOwed, req, sink, start }: RunInit) {
+  /** `start`: performance.now() when the request arrived (0 without an onResponse hook). */
+  constructor(core: Core, built: BuiltEnviron, req: RequestInfo, sink: ResponseSink, start: number) {
     this.#core = core;
     this.#environ = built.environ;
     this.#input = built.input;
     this.#bodyLength = built.bodyLength;
-    this.#continueOwed = continueOwed;
+    // The 100 Continue is ours to send (the host defers it to us) and still owed.
+    this.#continueOwed = built.expectsContinue && req.sendContinue !== undefined;
     this.#req = req;
     this.#sink = sink;
     this.#start = start;
