@@ -120,13 +120,12 @@ class ReplyExchange extends NodeExchange {
       const key = lowerName(name, i);
       if (key === 'content-type') typed = true;
       else if (length !== undefined && key === 'content-length') continue;
-      const held = reply.getHeader(key);
-      if (held === undefined) reply.header(key, value);
-      else {
-        // reply.header() appends to a Set-Cookie it holds: the merged list replaces it instead.
-        if (key === 'set-cookie') reply.removeHeader(key);
-        reply.header(key, mergedHeader(key, held, value, repeats(headers, i, key)));
-      }
+      // The merge rule (mergedHeader) where reply.header() alone would not keep it: a Vary held, or a
+      // name the app repeats. reply.header() itself replaces any other name and appends to Set-Cookie,
+      // as the rule says; asking for what is held only then keeps the common case cheap.
+      const merge = key === 'vary' || (key !== 'set-cookie' && repeats(headers, i, key));
+      const held = merge ? reply.getHeader(key) : undefined;
+      reply.header(key, held === undefined ? value : mergedHeader(key, held, value, true));
     }
     this.#typed = typed;
   }
