@@ -69,7 +69,7 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     const res = this.res;
     if (last === undefined) res.end();
     else res.end(last);
-    if (!reuse && res.socket !== null) closeAfterFlush(res.socket);
+    if (!reuse && res.socket !== null) closeAfterFlush(res.socket, false);
   }
 
   abortResponse(): void {
@@ -82,7 +82,7 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     // Flush what was already written, then close without completing the message: the client sees a
     // truncated response. A client that does not read is cut off after a grace period.
     socket.uncork();
-    closeAfterFlush(socket);
+    closeAfterFlush(socket, false);
   }
 }
 

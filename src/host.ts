@@ -78,17 +78,19 @@ export function describeRequest(
 }
 
 /**
- * Ends a socket once what was written is flushed, keeps reading (and dropping) so unread input does
- * not reset the connection before the client has the answer, and destroys it when the client hangs
- * up or after CLOSE_LINGER_MS. A stand-in socket (Fastify's inject()) may lack all that: it is
- * destroyed, having nothing to flush.
+ * Ends a socket once what was written is flushed and destroys it when the client hangs up or after
+ * CLOSE_LINGER_MS. `ownReader`: the caller reads the socket itself (the raw server) and has stopped,
+ * so the socket is read on and what comes is dropped, lest unread input reset the connection before
+ * the client has the answer; a socket node:http reads is left to node:http, which would parse what
+ * came. A stand-in socket (Fastify's inject()) may lack all that: it is destroyed, having nothing to
+ * flush.
  */
-export function closeAfterFlush(socket: Socket): void {
-  if (typeof socket.end !== 'function' || typeof socket.resume !== 'function') {
+export function closeAfterFlush(socket: Socket, ownReader: boolean): void {
+  if (typeof socket.end !== 'function') {
     (socket as { destroy?: () => void }).destroy?.();
     return;
   }
-  socket.resume();
+  if (ownReader) socket.resume();
   socket.end();
   const timer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
   socket.once('close', () => clearTimeout(timer));

@@ -304,7 +304,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
     if (this.#closed) return;
     this.#closed = true;
     this.#setDeadline(Deadline.None, 0);
-    closeAfterFlush(this.#socket);
+    closeAfterFlush(this.#socket, true);
   }
 
   #destroy(): void {
