@@ -1,6 +1,8 @@
 /**
  * Instructions per request, counted by valgrind's callgrind: unlike req/s on a shared machine, the
- * count is repeatable (within about 0.5%), so it shows small changes to the per-request cost.
+ * count is repeatable (within about 0.2%), so it shows small changes to the per-request cost. V8's
+ * hash seed is fixed: with a random one, property lookups in Node's own dictionaries cost a
+ * different amount in every process (runs of one build differed by up to 0.7%).
  * Each server runs under callgrind; it is warmed up until the JIT has settled, the counters are
  * zeroed, a fixed number of keep-alive requests is sent, and the counters are dumped.
  *
@@ -53,6 +55,7 @@ async function count(server: string, path: string, warmup: number, requests: num
       `--callgrind-out-file=${out}`,
       process.execPath,
       '--single-threaded',
+      '--hash-seed=1',
       server.includes('/') ? server : `bench/.build/bench/servers/${server}.js`,
     ],
     { cwd: root, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },

@@ -288,6 +288,11 @@ function serverIdentity(req: RequestInfo, options: CompiledEnvironOptions): Serv
   ) {
     return last;
   }
+  return identifyServer(req, options);
+}
+
+/** serverIdentity() for a new local address: apart, so the check above stays small enough to inline. */
+function identifyServer(req: RequestInfo, options: CompiledEnvironOptions): ServerIdentity {
   const local = req.localAddress === undefined ? undefined : mappedAddress(req.localAddress);
   lastOptions = options;
   return (lastServer = {
@@ -577,27 +582,41 @@ function setPeer(
   forwardedProto: string | undefined,
 ): void {
   const env = environ as unknown as Record<string, string | undefined>;
-  let remoteAddr = req.remoteAddress === undefined ? undefined : mappedAddress(req.remoteAddress);
-  let remotePort = req.remotePort === undefined ? undefined : String(req.remotePort);
-  if (options.trust !== undefined && req.remoteAddress !== undefined && options.trust(req.remoteAddress, 0)) {
-    const chain = proxyaddr.all(
-      { socket: { remoteAddress: req.remoteAddress }, headers: { 'x-forwarded-for': forwardedFor } } as never,
-      options.trust,
-    );
-    if (chain.length > 1) {
-      remoteAddr = mappedAddress(chain[chain.length - 1]!);
-      remotePort = undefined;
-    }
-    if (forwardedProto !== undefined) {
-      const protos = forwardedProto.split(',');
-      const hops = Math.max(1, chain.length - 1);
-      const p = protos[Math.max(0, protos.length - hops)]!.trim().toLowerCase();
-      if (p === 'http' || p === 'https') environ['wsgi.url_scheme'] = p;
-    }
+  const addr = req.remoteAddress;
+  if (options.trust !== undefined && addr !== undefined && options.trust(addr, 0)) {
+    setForwardedPeer(environ, req, options.trust, forwardedFor, forwardedProto);
+  } else {
+    if (addr !== undefined) env.REMOTE_ADDR = mappedAddress(addr);
+    if (req.remotePort !== undefined) env.REMOTE_PORT = String(req.remotePort);
   }
-  if (remoteAddr !== undefined) env.REMOTE_ADDR = remoteAddr;
-  if (remotePort !== undefined) env.REMOTE_PORT = remotePort;
   if (environ['wsgi.url_scheme'] === 'https') env.HTTPS = 'on';
+}
+
+/** setPeer() for a request from a trusted proxy: the client and scheme its X-Forwarded-* lines name. */
+function setForwardedPeer(
+  environ: Environ,
+  req: RequestInfo,
+  trust: NonNullable<CompiledEnvironOptions['trust']>,
+  forwardedFor: string | undefined,
+  forwardedProto: string | undefined,
+): void {
+  const env = environ as unknown as Record<string, string | undefined>;
+  const addr = req.remoteAddress!;
+  const chain = proxyaddr.all(
+    { socket: { remoteAddress: addr }, headers: { 'x-forwarded-for': forwardedFor } } as never,
+    trust,
+  );
+  if (chain.length > 1) env.REMOTE_ADDR = mappedAddress(chain[chain.length - 1]!);
+  else {
+    env.REMOTE_ADDR = mappedAddress(addr);
+    if (req.remotePort !== undefined) env.REMOTE_PORT = String(req.remotePort);
+  }
+  if (forwardedProto !== undefined) {
+    const protos = forwardedProto.split(',');
+    const hops = Math.max(1, chain.length - 1);
+    const p = protos[Math.max(0, protos.length - hops)]!.trim().toLowerCase();
+    if (p === 'http' || p === 'https') environ['wsgi.url_scheme'] = p;
+  }
 }
 
 /**

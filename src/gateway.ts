@@ -18,7 +18,6 @@ import {
 } from './environ.js';
 import { ClientDisconnectedError, HttpError, InterfaceError } from './errors.js';
 import { formatError, TextErrorStream, type TextSink } from './error-stream.js';
-import type { BodyInput } from './input.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import type {
   App,
@@ -128,30 +127,17 @@ export class Gateway {
    */
   handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
     const core = this.#core;
-    let built;
-    // eslint-disable-next-line prefer-const -- read by the sendContinue closure made before it is assigned
-    let run: RequestRun | undefined;
     const start = core.onResponse === undefined ? 0 : performance.now();
-    const sendContinue = req.sendContinue;
+    const guard = req.sendContinue === undefined ? undefined : new ContinueGuard(req, req.sendContinue);
+    let built;
     try {
-      // Once the response has started, a 100 Continue would land inside it; the client sends anyway.
-      const info: RequestInfo =
-        sendContinue === undefined ? req : { ...req, sendContinue: () => run?.responseStarted || sendContinue() };
-      built = buildEnviron(info, core.env);
+      built = buildEnviron(guard === undefined ? req : guard.info, core.env);
     } catch (err) {
-      let status: number;
-      if (err instanceof HttpError) {
-        const close = err.closeConnection || mayHaveBody(req.rawHeaders);
-        status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
-      } else {
-        // A fault in nsgi itself (or a throwing trustProxy function): answer, never crash the server.
-        report(core, undefined, req, 'internal error while reading the request', err);
-        status = sendPlain(sink, 500, req.method === 'HEAD', true);
-      }
-      record(core, undefined, req, status, 0, start, false);
+      refuseRequest(core, req, sink, err, start);
       return undefined;
     }
-    run = new RequestRun(core, built, req, sink, start);
+    const run = new RequestRun(core, built, req, sink, start);
+    if (guard !== undefined) guard.run = run;
     return run.run();
   }
 
@@ -176,6 +162,38 @@ export class Gateway {
     const status = sendPlain(sink, err.status, req.method === 'HEAD', true, err.message);
     record(core, undefined, req, status, 0, start, false);
   }
+}
+
+/**
+ * The request as the environ builder sees it when the host defers `100 Continue` to the core: its
+ * sendContinue sends nothing once the response has started, where a 100 would land inside it.
+ */
+class ContinueGuard {
+  run: RequestRun | undefined = undefined;
+  readonly info: RequestInfo;
+
+  constructor(req: RequestInfo, send: () => void) {
+    this.info = {
+      ...req,
+      sendContinue: () => {
+        if (this.run?.responseStarted !== true) send();
+      },
+    };
+  }
+}
+
+/** Answers a request buildEnviron() refused: its HttpError, or 500 for a fault in nsgi itself. */
+function refuseRequest(core: Core, req: RequestInfo, sink: ResponseSink, err: unknown, start: number): void {
+  let status: number;
+  if (err instanceof HttpError) {
+    const close = err.closeConnection || mayHaveBody(req.rawHeaders);
+    status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
+  } else {
+    // A fault in nsgi itself (or a throwing trustProxy function): answer, never crash the server.
+    report(core, undefined, req, 'internal error while reading the request', err);
+    status = sendPlain(sink, 500, req.method === 'HEAD', true);
+  }
+  record(core, undefined, req, status, 0, start, false);
 }
 
 /** Writes a line about a request to its wsgi.errors (or the gateway's error log). */
@@ -288,11 +306,8 @@ const enum Phase {
 /** One run of the app for one request: start_response, the body, framing, abort and close(). */
 class RequestRun {
   readonly #core: Core;
-  readonly #environ: Environ;
-  readonly #input: BodyInput;
-  readonly #bodyLength: number | null;
-  /** The request announced its body with Expect: 100-continue and the 100 is ours to send. */
-  readonly #continueOwed: boolean;
+  /** The environ, the body stream and what the request head said about the body. */
+  readonly #built: BuiltEnviron;
   readonly #req: RequestInfo;
   readonly #sink: ResponseSink;
   readonly #start: number;
@@ -315,11 +330,7 @@ class RequestRun {
   /** `start`: performance.now() when the request arrived (0 without an onResponse hook). */
   constructor(core: Core, built: BuiltEnviron, req: RequestInfo, sink: ResponseSink, start: number) {
     this.#core = core;
-    this.#environ = built.environ;
-    this.#input = built.input;
-    this.#bodyLength = built.bodyLength;
-    // The 100 Continue is ours to send (the host defers it to us) and still owed.
-    this.#continueOwed = built.expectsContinue && req.sendContinue !== undefined;
+    this.#built = built;
     this.#req = req;
     this.#sink = sink;
     this.#start = start;
@@ -430,12 +441,13 @@ class RequestRun {
    * this response, where it would be read as the next request.
    */
   #mustClose(): boolean {
-    const input = this.#input;
+    const { input, bodyLength, expectsContinue } = this.#built;
     if (input.complete) return false;
-    if (this.#bodyLength === 0) return false;
-    if (this.#continueOwed && !input.started) return true;
-    if (this.#bodyLength === null) return true;
-    return this.#bodyLength - input.bytesReceived > this.#core.maxDrain;
+    if (bodyLength === 0) return false;
+    // The 100 Continue is ours to send (the host defers it to us) and was never sent.
+    if (expectsContinue && this.#req.sendContinue !== undefined && !input.started) return true;
+    if (bodyLength === null) return true;
+    return bodyLength - input.bytesReceived > this.#core.maxDrain;
   }
 
   /** Sends bytes within the Content-Length; returns a promise only when the transport is full. */
@@ -456,7 +468,7 @@ class RequestRun {
     let result: unknown;
     let body: Body | undefined;
     try {
-      result = this.#core.app(this.#environ, this.#startResponse);
+      result = this.#core.app(this.#built.environ, this.#startResponse);
       if (isThenable(result)) return this.#iterate(result);
       checkBody(result);
       body = result;
@@ -585,7 +597,7 @@ class RequestRun {
     if (!framing.noBody && cl !== undefined && this.#written < cl) {
       report(
         this.#core,
-        this.#environ,
+        this.#built.environ,
         this.#req,
         `app returned too few bytes (${this.#written}) for its Content-Length (${cl}); closing the connection`,
       );
@@ -624,12 +636,12 @@ class RequestRun {
       return;
     }
     if (this.#phase === Phase.Declined) {
-      report(this.#core, this.#environ, this.#req, 'error in app after the request was passed on', err);
+      report(this.#core, this.#built.environ, this.#req, 'error in app after the request was passed on', err);
       return;
     }
     report(
       this.#core,
-      this.#environ,
+      this.#built.environ,
       this.#req,
       this.#phase >= Phase.Sent ? 'error after the response started; aborting it' : 'error in app',
       err,
@@ -654,19 +666,19 @@ class RequestRun {
           // A generator still suspended in an await (abort mid-chunk) finishes its return() later.
           if (this.#abortState.aborted)
             r.then(undefined, (e: unknown) =>
-              report(this.#core, this.#environ, this.#req, 'body iterator return() failed', e),
+              report(this.#core, this.#built.environ, this.#req, 'body iterator return() failed', e),
             );
           else
             return Promise.resolve(r).then(
               () => this.#closeBody(body),
               (e: unknown) => {
-                report(this.#core, this.#environ, this.#req, 'body iterator return() failed', e);
+                report(this.#core, this.#built.environ, this.#req, 'body iterator return() failed', e);
                 return this.#closeBody(body);
               },
             );
         }
       } catch (err) {
-        report(this.#core, this.#environ, this.#req, 'body iterator return() failed', err);
+        report(this.#core, this.#built.environ, this.#req, 'body iterator return() failed', err);
       }
     }
     return this.#closeBody(body);
@@ -680,13 +692,13 @@ class RequestRun {
           return Promise.resolve(r).then(
             () => this.#done(),
             (err: unknown) => {
-              report(this.#core, this.#environ, this.#req, 'body close() failed', err);
+              report(this.#core, this.#built.environ, this.#req, 'body close() failed', err);
               this.#done();
             },
           );
         }
       } catch (err) {
-        report(this.#core, this.#environ, this.#req, 'body close() failed', err);
+        report(this.#core, this.#built.environ, this.#req, 'body close() failed', err);
       }
     }
     this.#done();
@@ -694,7 +706,7 @@ class RequestRun {
   }
 
   #done(): void {
-    record(this.#core, this.#environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
+    record(this.#core, this.#built.environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
   }
 
   /** Awaits `p`, but gives up when the client disconnects. */

@@ -28,18 +28,20 @@ const peersBySocket = new WeakMap<Socket, Peers>();
 
 /** The addresses of a connection, read once per connection. */
 export function peersOf(socket: Socket): Peers {
-  let peers = peersBySocket.get(socket);
-  if (peers === undefined) {
-    peers = {
-      remoteAddress: socket.remoteAddress,
-      remotePort: socket.remotePort,
-      localAddress: socket.localAddress,
-      localPort: socket.localPort,
-      tls: (socket as { encrypted?: boolean }).encrypted === true,
-    };
-    // A socket already closed has no addresses to give; do not remember that.
-    if (peers.remoteAddress !== undefined) peersBySocket.set(socket, peers);
-  }
+  return peersBySocket.get(socket) ?? readPeers(socket);
+}
+
+/** peersOf() on a connection's first request: apart, so the hot path inlines without the getters. */
+function readPeers(socket: Socket): Peers {
+  const peers: Peers = {
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    localAddress: socket.localAddress,
+    localPort: socket.localPort,
+    tls: (socket as { encrypted?: boolean }).encrypted === true,
+  };
+  // A socket already closed has no addresses to give; do not remember that.
+  if (peers.remoteAddress !== undefined) peersBySocket.set(socket, peers);
   return peers;
 }
 

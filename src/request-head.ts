@@ -209,10 +209,13 @@ export interface HeadFields {
 /** What the head says of the message that follows. */
 export interface HeadFraming {
   /** The declared body length, 0 without a body, or null for a chunked body. */
-  bodyLength: number | null;
+  readonly bodyLength: number | null;
   /** An HTTP/1.1 request with a body and `Expect: 100-continue`. */
-  expectContinue: boolean;
+  readonly expectContinue: boolean;
 }
+
+/** The framing of nearly every request: no body (shared, as most heads settle to it). */
+const NO_BODY: HeadFraming = Object.freeze({ bodyLength: 0, expectContinue: false });
 
 /**
  * The body framing of a head (RFC 9112 §6): chunked XOR Content-Length; Host required on HTTP/1.1;
@@ -241,7 +244,7 @@ export function settleFraming(f: HeadFields, maxBodySize: number): HeadFraming {
     }
     expectContinue = bodyLength !== 0;
   }
-  return { bodyLength, expectContinue };
+  return bodyLength === 0 ? NO_BODY : { bodyLength, expectContinue };
 }
 
 /** The last Host value checkHost() accepted: a client sends the same one request after request. */
