@@ -225,6 +225,12 @@ const NO_BODY: HeadFraming = Object.freeze({ bodyLength: 0, expectContinue: fals
 export function settleFraming(f: HeadFields, maxBodySize: number): HeadFraming {
   if (f.http11 && !f.hasHost)
     throw new HttpError(400, 'HTTP/1.1 request without a Host header', { closeConnection: true });
+  if (f.transferEncoding === undefined && f.contentLength === undefined && f.expect === undefined) return NO_BODY;
+  return bodyFraming(f, maxBodySize);
+}
+
+/** settleFraming() for a head that declares a body or an expectation: apart, so the common case inlines. */
+function bodyFraming(f: HeadFields, maxBodySize: number): HeadFraming {
   let bodyLength: number | null = 0;
   if (f.transferEncoding !== undefined) {
     if (f.contentLength !== undefined) {
