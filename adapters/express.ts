@@ -12,7 +12,9 @@ import { hostMount, type HostMount } from '../src/host.js';
 import { targetPath } from '../src/uri.js';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import type { AppLike, Bytes } from '../src/types.js';
-import { describeNodeRequest, MergingNodeExchange } from './node-exchange.js';
+import { describeNodeRequest, MergingNodeExchange, upgradeResponse } from './node-exchange.js';
+import { describeValue } from '../src/describe.js';
+import type { Duplex } from 'node:stream';
 
 /** What the adapter reads from Express's request; `express.Request` has all of it. */
 export interface ExpressRequest extends IncomingMessage {
@@ -137,9 +139,12 @@ class ExpressExchange extends MergingNodeExchange {
  * where Express mounted it (`req.baseUrl`), PATH_INFO the rest; QUERY_STRING and REQUEST_URI come
  * from `req.originalUrl`.
  */
-export function toExpress(app: AppLike, options: ExpressOptions = {}): ExpressMiddleware {
+export function toExpress(
+  app: AppLike,
+  options: ExpressOptions = {},
+): ExpressMiddleware & { readonly gateway: Gateway } {
   const gateway = new Gateway(app, options);
-  return (req, res, next) => {
+  const middleware: ExpressMiddleware = (req, res, next) => {
     // Snapshot now: Express restores req.url and req.baseUrl as soon as next() runs.
     const target = req.originalUrl ?? req.url ?? '/';
     let base = req.baseUrl ?? '';
@@ -170,4 +175,32 @@ export function toExpress(app: AppLike, options: ExpressOptions = {}): ExpressMi
     }
     gateway.dispatch(info, exchange);
   };
+  // The core, for what a server does around requests (closeWebSockets on shutdown).
+  return Object.defineProperty(middleware, 'gateway', { value: gateway }) as ExpressMiddleware & {
+    readonly gateway: Gateway;
+  };
+}
+
+/** An Express app (or router) as a request handler: `express()` is one. */
+export type ExpressHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The listener for the http server's `'upgrade'` event that runs upgrade requests through Express's
+ * own middleware and routing, so an auth middleware can refuse them and a `toExpress()` app can accept
+ * a WebSocket (SPEC §16):
+ *
+ *     const server = expressApp.listen(3000);
+ *     server.on('upgrade', expressUpgrade(expressApp));
+ *
+ * A response written in HTTP (by the app or any middleware) closes the connection.
+ */
+export function expressUpgrade(
+  expressApp: ExpressHandler,
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  if (typeof expressApp !== 'function') {
+    throw new TypeError(
+      `expressUpgrade() takes the Express app (the function express() returned), got ${describeValue(expressApp)}`,
+    );
+  }
+  return (req, socket, head) => expressApp(req, upgradeResponse(req, socket, head));
 }

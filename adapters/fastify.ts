@@ -6,7 +6,7 @@
 
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -18,7 +18,14 @@ import { internalize } from '../src/native.js';
 import { targetPath } from '../src/uri.js';
 import { encodeScriptName, ownsPath } from '../src/script-name.js';
 import type { AppLike, Bytes, ErrorStream, ResponseHeaders } from '../src/types.js';
-import { describeNodeRequest, MergingNodeExchange, NodeExchange, repeats } from './node-exchange.js';
+import {
+  describeNodeRequest,
+  markUpgrade,
+  MergingNodeExchange,
+  NodeExchange,
+  repeats,
+  upgradeResponse,
+} from './node-exchange.js';
 
 export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
   /** The app to serve under the plugin's `prefix` (register option), every method and path. */
@@ -37,6 +44,8 @@ export interface NsgiPluginOptions extends Omit<GatewayOptions, 'errorLog'> {
    * cookies) are still sent. Default false.
    */
   hijack?: boolean | undefined;
+  /** When Fastify closes, how long open WebSockets have to finish after their 1001 (ms). Default 10 s. */
+  shutdownGrace?: number | undefined;
 }
 
 /** `wsgi.errors` for one request: each write is an error record on `request.log`; never throws. */
@@ -283,6 +292,19 @@ export function nsgiFrameworkErrors(
   else reply.code(error.statusCode ?? 400).send(error);
 }
 
+/** The routes the plugin declares carry `config: { nsgi: true }`. */
+function isNsgiRoute(config: unknown): boolean {
+  return typeof config === 'object' && config !== null && (config as { nsgi?: unknown }).nsgi === true;
+}
+
+/** The bytes after the head of an upgrade @fastify/websocket routed: it keeps them under its own symbol. */
+function foreignHead(raw: IncomingMessage): Buffer {
+  const own = raw as unknown as Record<symbol, unknown>;
+  const key = Object.getOwnPropertySymbols(raw).find((k) => k.description === 'ws-head');
+  const head = key === undefined ? undefined : own[key];
+  return Buffer.isBuffer(head) ? head : Buffer.alloc(0);
+}
+
 /** With `hijack: true`: straight to the socket, after the headers plugins set on the reply. */
 class HijackedExchange extends MergingNodeExchange {}
 
@@ -302,7 +324,9 @@ const plugin: FastifyPluginCallback<NsgiPluginOptions> = (fastify, options, done
 };
 
 function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
-  const { app, hijack = false, forwardErrors = false, ...rest } = options;
+  const { app, hijack = false, forwardErrors = false, shutdownGrace = 10_000, ...rest } = options;
+  if (!(shutdownGrace >= 0))
+    throw new RangeError(`shutdownGrace must be a number of ms >= 0, got ${String(shutdownGrace)}`);
   if (hijack && forwardErrors) {
     throw new TypeError(
       "forwardErrors hands errors to Fastify's error handler, which a hijacked reply bypasses; " +
@@ -335,6 +359,10 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
       for (const [name, value] of Object.entries(reply.getHeaders()))
         if (value !== undefined) reply.raw.setHeader(name, value);
     }
+    // An upgrade routed here by @fastify/websocket: its socket is the request's own.
+    if (raw.headers.upgrade !== undefined && reply.raw.socket === raw.socket && raw.socket !== null) {
+      markUpgrade(raw, reply.raw, raw.socket, foreignHead(raw));
+    }
     const info = describeNodeRequest(raw, exchange, target, mounted?.scriptName ?? prefix);
     if (mounted !== undefined) info.path = mounted.path;
     info.errors = new RequestLogErrors(request.log);
@@ -360,12 +388,33 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
       });
     }
     server.prependListener('clientError', endAnswered);
+    // Upgrade requests (WebSocket handshakes) run through Fastify's routing and hooks like any
+    // request, unless another listener (@fastify/websocket's) routes them.
+    const routing = fastify.routing.bind(fastify);
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      if (server.listenerCount('upgrade') > 1) return;
+      routing(req, upgradeResponse(req, socket, head));
+    };
+    server.on('upgrade', onUpgrade);
+    fastify.addHook('preClose', (hookDone) => {
+      server.off('upgrade', onUpgrade);
+      hookDone();
+    });
   }
+  // Open sockets get close code 1001 when Fastify closes (SPEC §16.4).
+  fastify.addHook('preClose', (hookDone) => {
+    gateway.closeWebSockets(shutdownGrace).then(() => hookDone(), hookDone);
+  });
+  // @fastify/websocket, registered before, wraps every later route's handler to answer upgrades
+  // itself; nsgi's routes keep their own handler, which offers the handshake to the app.
+  fastify.addHook('onRoute', (route) => {
+    if (isNsgiRoute(route.config)) route.handler = handler;
+  });
   mounts.set(prefix, handler);
 
   const methods = fastify.supportedMethods;
-  fastify.route({ method: methods, url: '/', handler });
-  fastify.route({ method: methods, url: '/*', handler });
+  fastify.route({ method: methods, url: '/', handler, config: { nsgi: true } });
+  fastify.route({ method: methods, url: '/*', handler, config: { nsgi: true } });
 }
 
 /**

@@ -4,7 +4,9 @@
  * the response sink over a ServerResponse.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { RequestAbort } from '../src/abort.js';
 import { drained } from '../src/drain.js';
 import type { RequestInfo } from '../src/environ.js';
@@ -14,6 +16,7 @@ import { mergedHeader } from '../src/header-merge.js';
 import type { BodySource } from '../src/input.js';
 import { closeAfterFlush, describeRequest, peersOf } from '../src/host.js';
 import type { Bytes, ResponseHeaders } from '../src/types.js';
+import type { UpgradeSource } from '../src/websocket.js';
 
 /**
  * One request on node:http, in a single object: the core's abort state (watching the
@@ -169,7 +172,7 @@ export function describeNodeRequest(
 ): RequestInfo {
   // Node builds the version string afresh per request; the shared literal compares by identity in the core.
   const version = req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? '1.1' : req.httpVersion;
-  return describeRequest(
+  const info = describeRequest(
     req.method ?? 'GET',
     target,
     version,
@@ -178,4 +181,57 @@ export function describeNodeRequest(
     exchange,
     scriptName,
   );
+  const upgrade = (req as UpgradeRequest)[UPGRADE];
+  if (upgrade !== undefined) info.upgrade = upgrade;
+  return info;
+}
+
+const UPGRADE = Symbol('nsgi.upgrade');
+
+/** A request node:http handed to an 'upgrade' listener, marked with the connection it came on. */
+interface UpgradeRequest extends IncomingMessage {
+  [UPGRADE]?: NodeUpgrade;
+}
+
+/** The connection of an upgrade request, which the core takes over when the app accepts a WebSocket. */
+class NodeUpgrade implements UpgradeSource {
+  readonly #res: ServerResponse;
+  readonly #socket: Duplex;
+  readonly #head: Buffer;
+
+  constructor(res: ServerResponse, socket: Duplex, head: Buffer) {
+    this.#res = res;
+    this.#socket = socket;
+    this.#head = head;
+  }
+
+  takeOver(): { socket: Duplex; head: Buffer } {
+    this.#res.detachSocket(this.#socket as Socket);
+    return { socket: this.#socket, head: this.#head };
+  }
+}
+
+/**
+ * The response to a request node:http handed to its 'upgrade' event (where the connection has left
+ * Node's HTTP parser): a ServerResponse on that socket, which closes the connection when it ends, so
+ * any handler (Express middleware, Fastify hooks, the core) can answer it in HTTP; and the request
+ * marked so the core can take the connection over for a WebSocket (SPEC §16).
+ */
+export function upgradeResponse(req: IncomingMessage, socket: Duplex, head: Buffer): ServerResponse {
+  const res = new ServerResponse(req);
+  res.assignSocket(socket as Socket);
+  markUpgrade(req, res, socket, head);
+  return res;
+}
+
+/**
+ * Marks an upgrade request whose response `res` is already on its socket (made by upgradeResponse,
+ * or by another library that routes upgrades, as @fastify/websocket does): the response closes the
+ * connection when it ends, and the core may take the connection over.
+ */
+export function markUpgrade(req: IncomingMessage, res: ServerResponse, socket: Duplex, head: Buffer): void {
+  if ((req as UpgradeRequest)[UPGRADE] !== undefined) return;
+  res.shouldKeepAlive = false;
+  res.once('finish', () => closeAfterFlush(socket as Socket, false));
+  (req as UpgradeRequest)[UPGRADE] = new NodeUpgrade(res, socket, head);
 }

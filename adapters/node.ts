@@ -8,7 +8,8 @@ import https from 'node:https';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
 import { encodeScriptName } from '../src/script-name.js';
 import type { AppLike } from '../src/types.js';
-import { describeNodeRequest, NodeExchange } from './node-exchange.js';
+import type { Duplex } from 'node:stream';
+import { describeNodeRequest, NodeExchange, upgradeResponse } from './node-exchange.js';
 
 export interface NodeListenerOptions extends GatewayOptions {
   /**
@@ -26,6 +27,11 @@ export interface NodeListener {
    * when the app first reads `wsgi.input`. Without it Node answers `100 Continue` at once.
    */
   checkContinue: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Register as `server.on('upgrade', listener.upgrade)` so WebSocket handshakes reach the app with
+   * `nsgi.websocket` (SPEC §16); createNodeServer does. Other upgrades are answered by the app in HTTP.
+   */
+  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly gateway: Gateway;
 }
 
@@ -45,6 +51,7 @@ export function toNodeListener(app: AppLike, options: NodeListenerOptions = {}):
     info.sendContinue = () => res.writeContinue();
     gateway.dispatch(info, exchange);
   };
+  listener.upgrade = (req, socket, head) => listener(req, upgradeResponse(req, socket, head));
   Object.defineProperty(listener, 'gateway', { value: gateway });
   return listener;
 }
@@ -56,13 +63,21 @@ export interface NodeServerOptions extends NodeListenerOptions {
   http?: http.ServerOptions | undefined;
 }
 
-/** Creates an http (or https) server serving `app`, with `100 Continue` sent on the app's first read. */
-export function createNodeServer(app: AppLike, options: NodeServerOptions = {}): http.Server | https.Server {
+/** The server createNodeServer() makes, with its gateway (for `gateway.closeWebSockets(grace)` on shutdown). */
+export type NodeServer = (http.Server | https.Server) & { readonly gateway: Gateway };
+
+/**
+ * Creates an http (or https) server serving `app`, with `100 Continue` sent on the app's first read
+ * and WebSocket handshakes offered to the app. `server.close()` does not close WebSockets: call
+ * `server.gateway.closeWebSockets(grace)` first.
+ */
+export function createNodeServer(app: AppLike, options: NodeServerOptions = {}): NodeServer {
   const listener = toNodeListener(app, options);
   const server = options.https
     ? https.createServer(options.https, listener)
     : http.createServer(options.http ?? {}, listener);
   server.on('checkContinue', listener.checkContinue);
-  return server;
+  server.on('upgrade', listener.upgrade);
+  return Object.defineProperty(server, 'gateway', { value: listener.gateway }) as NodeServer;
 }
 export { fromNodeListener, type NodeRequestListener } from './node-app.js';

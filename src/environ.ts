@@ -23,6 +23,7 @@ import {
 import { ownsPath } from './script-name.js';
 import type { Environ, ErrorStream } from './types.js';
 import { VERSION } from './version.js';
+import { websocketHandshake, type UpgradeSource } from './websocket.js';
 
 /** A transport's description of one request, before any CGI mapping. */
 export interface RequestInfo {
@@ -72,6 +73,11 @@ export interface RequestInfo {
    * `Expect: 100-continue`, and only if the response has not started.
    */
   sendContinue?: (() => void) | undefined;
+  /**
+   * The host can hand the connection over for a WebSocket (SPEC §16): a handshake then reaches the
+   * app with `nsgi.websocket`. Absent on hosts that cannot.
+   */
+  upgrade?: UpgradeSource | undefined;
 }
 
 /** What a deployer may set; every field has a safe default. */
@@ -184,6 +190,8 @@ const enum HeaderKind {
   Accept,
   AcceptEncoding,
   AcceptLanguage,
+  /** Noted, so only a request that carries Upgrade is looked at as a WebSocket handshake. */
+  Upgrade,
 }
 
 /**
@@ -225,6 +233,7 @@ const entriesByKey = new Map<string, HeaderEntry>(
       ['HTTP_ACCEPT', HeaderKind.Accept],
       ['HTTP_ACCEPT_ENCODING', HeaderKind.AcceptEncoding],
       ['HTTP_ACCEPT_LANGUAGE', HeaderKind.AcceptLanguage],
+      ['HTTP_UPGRADE', HeaderKind.Upgrade],
     ] as const
   ).map(([key, kind]) => [key, { key, kind, shared: true, seen: -1 }]),
 );
@@ -312,6 +321,8 @@ export interface BuiltEnviron {
   bodyLength: number | null;
   /** True when the client asked for `100 Continue`. */
   expectsContinue: boolean;
+  /** A valid WebSocket handshake on a host that can upgrade (SPEC §16). */
+  websocket: boolean;
 }
 
 /**
@@ -372,6 +383,10 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
   if (fields.contentLength !== undefined && framing.bodyLength !== null) env.CONTENT_LENGTH = fields.contentLength;
 
   setPeer(environ, req, options, fields.forwardedFor, fields.forwardedProto);
+  const websocket =
+    fields.upgrade &&
+    req.upgrade !== undefined &&
+    websocketHandshake(req.method, req.httpVersion, env, framing.bodyLength !== 0);
 
   const bodyLength = framing.bodyLength;
   const expectsContinue = framing.expectContinue;
@@ -385,7 +400,7 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
     environ['wsgi.input'] = input;
   }
   if (options.extra !== undefined) Object.assign(environ, options.extra);
-  return { environ, input, bodyLength, expectsContinue };
+  return { environ, input, bodyLength, expectsContinue, websocket };
 }
 
 /** The target's parts, as splitTarget() gives them. */
@@ -474,6 +489,8 @@ interface MappedHeaders extends HeadFields {
   pairs: Array<readonly [string, string]>;
   forwardedFor: string | undefined;
   forwardedProto: string | undefined;
+  /** An Upgrade field came: the request may be a WebSocket handshake. */
+  upgrade: boolean;
 }
 
 /**
@@ -497,6 +514,7 @@ function mapHeaders(
     pairs,
     forwardedFor: undefined,
     forwardedProto: undefined,
+    upgrade: false,
   };
   const stamp = ++build;
   for (let i = 0; i < raw.length; i += 2) {
@@ -541,6 +559,9 @@ function mapHeaders(
         break;
       case HeaderKind.ForwardedProto:
         fields.forwardedProto = fields.forwardedProto === undefined ? value : `${fields.forwardedProto}, ${value}`;
+        break;
+      case HeaderKind.Upgrade:
+        fields.upgrade = true;
         break;
       // The common headers, first seen, each get a store of their own: a named store site learns
       // the one or two object shapes it meets and is cheap, where the shared keyed store below

@@ -1,5 +1,7 @@
 /** Errors nsgi raises. Each carries a stable `code` so callers need not match on messages. */
 
+import type { ResponseHeaders } from './types.js';
+
 /** The app (or middleware) broke a rule of the interface: a bad status, header, body or call order. */
 export class InterfaceError extends TypeError {
   readonly code: string;
@@ -38,12 +40,19 @@ export class HttpError extends Error {
   /** Whether the connection must be closed after the answer (framing can no longer be trusted). */
   readonly closeConnection: boolean;
   readonly code: string;
-  constructor(status: number, message: string, options: { closeConnection?: boolean; code?: string } = {}) {
+  /** Header pairs the answer carries besides Content-Type and Content-Length (426's Sec-WebSocket-Version). */
+  readonly headers: ResponseHeaders | undefined;
+  constructor(
+    status: number,
+    message: string,
+    options: { closeConnection?: boolean; code?: string; headers?: ResponseHeaders } = {},
+  ) {
     super(message);
     this.name = 'HttpError';
     this.status = status;
     this.closeConnection = options.closeConnection ?? false;
     this.code = options.code ?? `ERR_NSGI_HTTP_${status}`;
+    this.headers = options.headers;
   }
 }
 

@@ -31,6 +31,13 @@ import type {
   WriteFn,
 } from './types.js';
 import { describeValue } from './describe.js';
+import {
+  Offer,
+  WebSocketHub,
+  websocketSettings,
+  type Socket as WebSocket,
+  type WebSocketOptions,
+} from './websocket.js';
 import { isThenable } from './thenable.js';
 
 /** How the transport must frame the response body; decided by the core. */
@@ -86,6 +93,8 @@ export interface GatewayOptions extends Omit<EnvironOptions, 'errors'> {
   errorLog?: TextSink | undefined;
   /** Unread request body left after the response that is drained rather than closing the connection. Default 1 MiB. */
   maxDrain?: number | undefined;
+  /** WebSocket limits and liveness (SPEC §16.4). */
+  websocket?: WebSocketOptions | undefined;
   /** Called once per request after close() has run. */
   onResponse?: ((record: ResponseRecord) => void) | undefined;
 }
@@ -101,6 +110,7 @@ interface Core {
   readonly env: CompiledEnvironOptions;
   readonly maxDrain: number;
   readonly onResponse: ((record: ResponseRecord) => void) | undefined;
+  readonly websockets: WebSocketHub;
 }
 
 /** The core, configured once per server; `handle()` runs one request. */
@@ -118,7 +128,21 @@ export class Gateway {
       env: compileEnvironOptions({ ...options, errors: new TextErrorStream(options.errorLog ?? process.stderr) }),
       maxDrain,
       onResponse: options.onResponse,
+      websockets: new WebSocketHub(websocketSettings(options.websocket)),
     };
+  }
+
+  /** Open WebSockets (SPEC §16). */
+  get websockets(): number {
+    return this.#core.websockets.size;
+  }
+
+  /**
+   * Graceful shutdown of the WebSockets: each open one gets close code 1001, and those still open
+   * after `grace` ms are dropped; later handshakes are refused. Resolves once all are closed.
+   */
+  closeWebSockets(grace: number): Promise<void> {
+    return this.#core.websockets.shutdown(grace);
   }
 
   /**
@@ -159,7 +183,7 @@ export class Gateway {
   refuse(req: RequestSummary, sink: ResponseSink, err: HttpError): void {
     const core = this.#core;
     const start = core.onResponse === undefined ? 0 : performance.now();
-    const status = sendPlain(sink, err.status, req.method === 'HEAD', true, err.message);
+    const status = sendPlain(sink, err.status, req.method === 'HEAD', true, err.message, err.headers);
     record(core, undefined, req, status, 0, start, false);
   }
 }
@@ -187,7 +211,7 @@ function refuseRequest(core: Core, req: RequestInfo, sink: ResponseSink, err: un
   let status: number;
   if (err instanceof HttpError) {
     const close = err.closeConnection || mayHaveBody(req.rawHeaders);
-    status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message);
+    status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message, err.headers);
   } else {
     // A fault in nsgi itself (or a throwing trustProxy function): answer, never crash the server.
     report(core, undefined, req, 'internal error while reading the request', err);
@@ -243,13 +267,21 @@ function mayHaveBody(raw: readonly string[]): boolean {
  * Sends a short text/plain answer from the server itself; returns the status sent. `detail` (for
  * requests the server refused) tells the client what was wrong; app errors never reach the client.
  */
-function sendPlain(sink: ResponseSink, code: number, head: boolean, close: boolean, detail?: string): number {
+function sendPlain(
+  sink: ResponseSink,
+  code: number,
+  head: boolean,
+  close: boolean,
+  detail?: string,
+  extra?: ResponseHeaders,
+): number {
   const reason = STATUS_CODES[code] ?? 'Error';
   const body = Buffer.from(detail === undefined ? `${reason}\n` : `${reason}: ${detail}\n`, 'latin1');
   const headers: ResponseHeaders = [
     ['Content-Type', 'text/plain; charset=utf-8'],
     ['Content-Length', String(body.length)],
   ];
+  if (extra !== undefined) headers.push(...extra);
   try {
     sink.head(code, reason, headers, { contentLength: body.length, chunked: false, noBody: head, close });
     sink.end(!close, head ? undefined : body);
@@ -287,6 +319,14 @@ function badChunk(v: unknown, index: number): InterfaceError {
 }
 
 const NOT_STARTED = 'ERR_NSGI_NO_START_RESPONSE';
+const WS_CLOSED = 3;
+
+function bytesAfterAccept(): InterfaceError {
+  return new InterfaceError(
+    'ERR_NSGI_BODY_AFTER_ACCEPT',
+    'the app returned body bytes after nsgi.websocket.accept(); return [] and send over the socket',
+  );
+}
 const DECLINED: Framing = Object.freeze({ contentLength: undefined, chunked: false, noBody: true, close: false });
 
 /** Where a RequestRun's response stands; each phase only moves forward, but for excInfo (§6.2). */
@@ -301,6 +341,8 @@ const enum Phase {
   Sent,
   /** The host took the request over (Express's next()): nothing more is sent. */
   Declined,
+  /** The app accepted a WebSocket (SPEC §16): the connection is the socket's, no HTTP response follows. */
+  Upgraded,
 }
 
 /** One run of the app for one request: start_response, the body, framing, abort and close(). */
@@ -324,6 +366,10 @@ class RequestRun {
   #limit = Infinity;
   /** The response was dropped (the client left, or the app failed after the head went out). */
   #aborted = false;
+  /** The accepted WebSocket, once the app accepted one. */
+  #socket: WebSocket | undefined = undefined;
+  /** The body has ended and close() was called; with a WebSocket, the record waits for it to close too. */
+  #bodyEnded = false;
   /** Made with the run, not inside startResponse: a closure made there kept memory alive (bench/NOTES.md). */
   readonly #writeFn: WriteFn = (data) => this.#write(data);
 
@@ -349,6 +395,11 @@ class RequestRun {
       // PEP 3333: once headers are out, re-raise the app's own error (same identity).
       // eslint-disable-next-line @typescript-eslint/only-throw-error -- the app's own object, whatever it is
       if (this.#phase >= Phase.Sent) throw excInfo;
+    } else if (this.#phase === Phase.Upgraded) {
+      throw new InterfaceError(
+        'ERR_NSGI_START_AFTER_ACCEPT',
+        'start_response() after nsgi.websocket.accept(): the 101 has been sent; return [] and talk over the socket',
+      );
     } else if (this.#phase !== Phase.Unstarted) {
       throw new InterfaceError(
         'ERR_NSGI_START_RESPONSE_TWICE',
@@ -441,7 +492,9 @@ class RequestRun {
    * this response, where it would be read as the next request.
    */
   #mustClose(): boolean {
-    const { input, bodyLength, expectsContinue } = this.#built;
+    const { input, bodyLength, expectsContinue, websocket } = this.#built;
+    // A handshake answered in HTTP: on node:http its connection has left the HTTP parser (SPEC §16.2).
+    if (websocket) return true;
     if (input.complete) return false;
     if (bodyLength === 0) return false;
     // The 100 Continue is ours to send (the host defers it to us) and was never sent.
@@ -467,6 +520,7 @@ class RequestRun {
   run(): Promise<void> | undefined {
     let result: unknown;
     let body: Body | undefined;
+    if (this.#built.websocket) this.#offerWebSocket();
     try {
       result = this.#core.app(this.#built.environ, this.#startResponse);
       if (isThenable(result)) return this.#iterate(result);
@@ -527,6 +581,7 @@ class RequestRun {
         index++;
         // Empty chunks carry nothing, so middleware may yield them even before start_response.
         if (chunk.length === 0) continue;
+        if (this.#phase === Phase.Upgraded) throw bytesAfterAccept();
         this.#ready();
         if (this.#phase < Phase.Sent) this.#commit(undefined);
         if (this.#framing!.noBody) break; // HEAD/204/304: headers are out, the body is not pumped
@@ -591,7 +646,7 @@ class RequestRun {
 
   /** Ends a response whose body has been sent, closing the connection when it fell short of Content-Length. */
   #finish(): void {
-    if (this.#phase === Phase.Declined) return;
+    if (this.#phase >= Phase.Declined) return;
     const framing = this.#framing!;
     const cl = framing.contentLength;
     if (!framing.noBody && cl !== undefined && this.#written < cl) {
@@ -611,11 +666,19 @@ class RequestRun {
 
   #abort(): void {
     this.#aborted = true;
-    // A declined request's response belongs to the host now.
-    if (this.#phase !== Phase.Declined) this.#sink.abortResponse();
+    // A declined request's response belongs to the host now, an upgraded one's connection to the socket.
+    if (this.#phase < Phase.Declined) this.#sink.abortResponse();
   }
 
   #fail(err: unknown): void {
+    if (this.#phase === Phase.Upgraded) {
+      // The 101 is out: an error of the app ends the socket as a server error (RFC 6455 §7.4.1).
+      if (!(err instanceof ClientDisconnectedError)) {
+        report(this.#core, this.#built.environ, this.#req, 'error in app after accept(); closing the WebSocket', err);
+      }
+      this.#socket?.close(1011, 'server error').catch(() => {});
+      return;
+    }
     if (this.#abortState.aborted || err instanceof ClientDisconnectedError) {
       this.#abort();
       return;
@@ -628,6 +691,7 @@ class RequestRun {
         this.#head,
         err.closeConnection || this.#mustClose(),
         err.message,
+        err.headers,
       );
       return;
     }
@@ -706,7 +770,44 @@ class RequestRun {
   }
 
   #done(): void {
+    if (this.#phase === Phase.Upgraded) {
+      // One record for the socket's whole life: once the body has ended and the socket has closed.
+      this.#bodyEnded = true;
+      if (this.#socket === undefined) record(this.#core, this.#built.environ, this.#req, 0, 0, this.#start, true);
+      else if (this.#socket.readyState === WS_CLOSED) this.#recordSocket();
+      return;
+    }
     record(this.#core, this.#built.environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
+  }
+
+  #recordSocket(): void {
+    record(this.#core, this.#built.environ, this.#req, 101, 0, this.#start, false);
+  }
+
+  /** Puts the offer in the environ (SPEC §16.2): accepting it commits the run to the socket. */
+  #offerWebSocket(): void {
+    const environ = this.#built.environ;
+    environ['nsgi.websocket'] = new Offer(this.#core.websockets, this.#req.upgrade!, environ, {
+      commit: () => {
+        if (this.#phase !== Phase.Unstarted) {
+          throw new InterfaceError(
+            'ERR_NSGI_ACCEPT_AFTER_START',
+            'nsgi.websocket.accept() after start_response(): answer either in HTTP or by accepting the socket',
+          );
+        }
+        this.#phase = Phase.Upgraded;
+        this.#framing = DECLINED;
+        this.#status = 101;
+      },
+      opened: (socket) => {
+        this.#socket = socket;
+      },
+      ended: () => {
+        // The request's nsgi.signal aborts when its connection ends.
+        this.#abortState.abort(new ClientDisconnectedError('the WebSocket closed'));
+        if (this.#bodyEnded) this.#recordSocket();
+      },
+    });
   }
 
   /** Awaits `p`, but gives up when the client disconnects. */

@@ -76,6 +76,7 @@ export function describeRequest(
     body: exchange,
     abort: exchange,
     sendContinue: undefined,
+    upgrade: undefined,
   };
 }
 
@@ -92,6 +93,7 @@ export function closeAfterFlush(socket: Socket, ownReader: boolean): void {
     (socket as { destroy?: () => void }).destroy?.();
     return;
   }
+  if (socket.writableEnded) return; // already closing
   if (ownReader) socket.resume();
   socket.end();
   const timer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();

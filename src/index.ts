@@ -48,3 +48,11 @@ export type { HeadFraming } from './request-head.js';
 export { RequestAbort } from './abort.js';
 export { EMPTY_SOURCE, type BodySource } from './input.js';
 export type { TextSink } from './error-stream.js';
+export type {
+  AcceptOptions,
+  NsgiWebSocket,
+  UpgradeSource,
+  WebSocketMessage,
+  WebSocketOffer,
+  WebSocketOptions,
+} from './websocket.js';

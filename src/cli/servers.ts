@@ -35,7 +35,11 @@ function listenError(err: NodeJS.ErrnoException, options: StartOptions): CliErro
 }
 
 /** Listens on the host and port, with errors that say what to change, and wraps the server for the CLI. */
-async function run(server: http.Server, options: StartOptions): Promise<RunningServer> {
+async function run(
+  server: http.Server,
+  options: StartOptions,
+  closeWebSockets: (graceMs: number) => Promise<void>,
+): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, options)));
     server.listen(options.port, options.host, () => resolve());
@@ -47,13 +51,15 @@ async function run(server: http.Server, options: StartOptions): Promise<RunningS
     forceClose: () => server.closeAllConnections(),
     close: (graceMs) =>
       new Promise<void>((resolve) => {
+        // WebSockets get close code 1001 and the same grace; node:http's close() does not see them.
+        const sockets = closeWebSockets(graceMs);
         const timer = setTimeout(() => server.closeAllConnections(), graceMs).unref();
         // Keep-alive connections that go idle while in-flight requests finish are closed as they do.
         const sweep = setInterval(() => server.closeIdleConnections(), 50).unref();
         server.close(() => {
           clearTimeout(timer);
           clearInterval(sweep);
-          resolve();
+          void sockets.then(resolve);
         });
         server.closeIdleConnections();
       }),
@@ -76,15 +82,20 @@ async function peer<T>(name: string, load: () => Promise<T>): Promise<T> {
 }
 
 const startNode: ServerStarter = async (app, options) => {
-  const { createNodeServer } = await import('../../adapters/node.js');
-  return run(createNodeServer(app, { ...options, scriptName: options.mount }), options);
+  const { toNodeListener } = await import('../../adapters/node.js');
+  const listener = toNodeListener(app, { ...options, scriptName: options.mount });
+  const server = http.createServer(listener);
+  server.on('checkContinue', listener.checkContinue);
+  server.on('upgrade', listener.upgrade);
+  return run(server, options, (grace) => listener.gateway.closeWebSockets(grace));
 };
 
 const startExpress: ServerStarter = async (app, options) => {
   const { default: express } = await peer('express', () => import('express'));
-  const { toExpress } = await import('../../adapters/express.js');
+  const { expressUpgrade, toExpress } = await import('../../adapters/express.js');
   const web = express();
-  web.use(options.mount || '/', toExpress(app, options));
+  const middleware = toExpress(app, options);
+  web.use(options.mount || '/', middleware);
   // Outside the mount: the same plain 404 and access-log line as --server node gives.
   web.use((req: http.IncomingMessage, res: http.ServerResponse) => {
     const start = performance.now();
@@ -106,7 +117,8 @@ const startExpress: ServerStarter = async (app, options) => {
   const server = http.createServer(web);
   // 100 Continue on the app's first read of wsgi.input, as with --server node.
   server.on('checkContinue', web);
-  return run(server, options);
+  server.on('upgrade', expressUpgrade(web));
+  return run(server, options, (grace) => middleware.gateway.closeWebSockets(grace));
 };
 
 const startFastify: ServerStarter = async (app, options) => {
@@ -132,7 +144,8 @@ const startFastify: ServerStarter = async (app, options) => {
     });
   });
   await fastify.ready();
-  return run(fastify.server, options);
+  // fastify.close() runs the plugin's preClose hook, which gives open WebSockets their 1001.
+  return run(fastify.server, options, () => fastify.close());
 };
 
 const startRaw: ServerStarter = async (app, options) => {
@@ -145,7 +158,7 @@ const startRaw: ServerStarter = async (app, options) => {
   }
   return {
     url: server.url,
-    close: (graceMs) => server.close(graceMs),
+    close: (graceMs) => server.close(graceMs), // WebSockets included
     forceClose: () => void server.close(0),
   };
 };

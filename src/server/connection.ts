@@ -4,6 +4,7 @@
  * keep-alive, pipelining, backpressure (both ways), timeouts and graceful close.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { closeAfterFlush, describeRequest, type Peers } from '../host.js';
 import { ClientDisconnectedError, HttpError, ServerShutdownError } from '../errors.js';
@@ -11,7 +12,9 @@ import type { Gateway } from '../gateway.js';
 import { EMPTY_SOURCE } from '../input.js';
 import { RawExchange, type ExchangeOwner } from './exchange.js';
 import { ParseError, RequestParser, type ParserHandler, type ParserLimits, type RequestHead } from './parser.js';
-import { readIntoSharedBuffer } from './read-buffer.js';
+import { readIntoSharedBuffer, releaseSharedBuffer } from './read-buffer.js';
+
+function ignore(): void {}
 
 /** What every connection of one server shares. */
 export interface ConnectionContext {
@@ -80,11 +83,41 @@ export class Connection implements ParserHandler, ExchangeOwner {
     socket.setNoDelay(true);
     // TLS sockets read through their own layer; plain ones read into the server's buffer.
     this.#borrowed = !tls && readIntoSharedBuffer(socket, (chunk) => this.#onData(chunk));
-    if (!this.#borrowed) socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('drain', () => this.#onDrain());
-    socket.on('error', () => {}); // 'close' follows; a reset client is not an error of the server
-    socket.on('close', () => this.#onClose());
+    if (!this.#borrowed) socket.on('data', this.#listeners.data);
+    socket.on('end', this.#listeners.end);
+    socket.on('drain', this.#listeners.drain);
+    socket.on('error', ignore); // 'close' follows; a reset client is not an error of the server
+    socket.on('close', this.#listeners.close);
+  }
+
+  readonly #listeners = {
+    data: (chunk: Buffer) => this.#onData(chunk),
+    end: () => this.#onEnd(),
+    drain: () => this.#onDrain(),
+    close: () => this.#onClose(),
+  };
+
+  /**
+   * Gives the connection up for a WebSocket: nothing more is parsed or answered here, the bytes held
+   * past the handshake go with the socket, and the server no longer counts it (the gateway's
+   * WebSockets do, and close them on shutdown).
+   */
+  takeOver(ex: RawExchange): { socket: Socket; head: Buffer } {
+    const socket = this.#socket;
+    const head = this.#held ?? Buffer.alloc(0);
+    this.#held = undefined;
+    this.#closed = true;
+    if (this.#exchange === ex) this.#exchange = undefined;
+    this.#setDeadline(Deadline.None, 0);
+    const l = this.#listeners;
+    if (this.#borrowed) releaseSharedBuffer(socket);
+    else socket.off('data', l.data);
+    socket.off('end', l.end);
+    socket.off('drain', l.drain);
+    socket.off('close', l.close);
+    socket.off('error', ignore);
+    this.#ctx.forget(this);
+    return { socket, head };
   }
 
   /** True when responses must close the connection (server shutting down, or input no longer trusted). */
@@ -155,6 +188,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
     info.framing = head;
     if (head.bodyLength === 0) info.body = EMPTY_SOURCE;
     if (head.expectContinue) info.sendContinue = () => ex.sendContinue();
+    info.upgrade = ex;
     this.#ctx.gateway.dispatch(info, ex);
   }
 

@@ -14,6 +14,7 @@ import type { Framing, ResponseSink } from '../gateway.js';
 import type { BodySource } from '../input.js';
 import type { Bytes, ResponseHeaders } from '../types.js';
 import type { RequestHead } from './parser.js';
+import type { UpgradeSource } from '../websocket.js';
 
 /** What a RawExchange needs of its connection. */
 export interface ExchangeOwner {
@@ -24,6 +25,8 @@ export interface ExchangeOwner {
   /** A response is waiting for the socket to drain (sendTimeout runs), or no longer is. */
   awaitSend(waiting: boolean): void;
   responseEnded(ex: RawExchange, reuse: boolean): void;
+  /** Gives up the connection for good (a WebSocket): the socket and the bytes read past the head. */
+  takeOver(ex: RawExchange): { socket: Socket; head: Buffer };
 }
 
 /** Request body bytes queued for the app before the socket stops being read. */
@@ -80,7 +83,7 @@ function joined(head: Buffer, body: Bytes): Buffer {
 }
 
 /** One request and its response on this connection: the core's abort state, body source and sink. */
-export class RawExchange extends RequestAbort implements BodySource, ResponseSink {
+export class RawExchange extends RequestAbort implements BodySource, ResponseSink, UpgradeSource {
   readonly #conn: ExchangeOwner;
   readonly #socket: Socket;
   readonly request: RequestHead;
@@ -106,6 +109,11 @@ export class RawExchange extends RequestAbort implements BodySource, ResponseSin
     this.request = head;
     this.bodyDone = head.bodyLength === 0;
     this.#http10 = head.httpVersion === '1.0';
+  }
+
+  takeOver(): { socket: Socket; head: Buffer } {
+    this.ended = true;
+    return this.#conn.takeOver(this);
   }
 
   protected override startWatching(): void {

@@ -49,3 +49,17 @@ export function readIntoSharedBuffer(socket: Socket, onRead: (chunk: Buffer) => 
   handle.useUserBuffer(buf);
   return true;
 }
+
+/**
+ * Undoes readIntoSharedBuffer() for a socket handed to other code (a WebSocket): what it reads is
+ * copied and pushed through the socket's own stream, so 'data' listeners get it (and a full stream
+ * stops the reading until it is read).
+ */
+export function releaseSharedBuffer(socket: Socket): void {
+  const f = fields;
+  if (f === null || f === undefined) return;
+  const own = socket as unknown as Record<symbol, unknown>;
+  const buf = own[f.buffer] as Buffer | null;
+  if (buf === null) return;
+  own[f.callback] = (n: number): boolean => socket.push(Buffer.from(buf.subarray(0, n)));
+}

@@ -58,6 +58,7 @@ export interface NsgiServer {
   /**
    * Stops accepting, closes idle connections, lets requests in progress finish (their responses
    * close the connection), and after `grace` ms aborts the rest (their `nsgi.signal` fires).
+   * Open WebSockets get close code 1001 and the same grace.
    * Resolves once every connection is gone. Calling it again returns the same promise.
    */
   close(grace?: number): Promise<void>;
@@ -209,13 +210,19 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
       closing ??= new Promise<void>((resolve) => {
         ctx.closing = true;
         let serverClosed = false;
+        let socketsClosed = false;
         // eslint-disable-next-line prefer-const -- finish() may run (and clear it) before it is set
         let force: NodeJS.Timeout | undefined;
         const finish = () => {
-          if (!serverClosed || ctx.conns.size > 0) return;
+          if (!serverClosed || !socketsClosed || ctx.conns.size > 0) return;
           clearTimeout(force);
           resolve();
         };
+        // WebSockets get close code 1001 and the same grace (SPEC §16.4).
+        void gateway.closeWebSockets(grace).then(() => {
+          socketsClosed = true;
+          finish();
+        });
         ctx.onEmpty = finish;
         server.close(() => {
           serverClosed = true;

@@ -4,11 +4,12 @@ import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { toExpress } from '../../adapters/express.js';
+import { expressUpgrade, toExpress } from '../../adapters/express.js';
+import type { Gateway } from '../../src/gateway.js';
 import { nsgiFrameworkErrors, nsgiPlugin } from '../../adapters/fastify.js';
 import { createNodeServer } from '../../adapters/node.js';
 import { serve } from '../../src/server/index.js';
-import { listening, type ServerFactory } from './harness.js';
+import { listening, type ServerFactory, type ServerHandle } from './harness.js';
 
 export const rawFactory: ServerFactory = async (app, { mount, ...options }) => {
   const server = await serve(app, { ...options, scriptName: mount, host: '127.0.0.1', port: 0 });
@@ -17,18 +18,33 @@ export const rawFactory: ServerFactory = async (app, { mount, ...options }) => {
   return { port: address.port, close: () => server.close(0) };
 };
 
-export const nodeFactory: ServerFactory = async (app, { mount, ...options }) =>
-  listening(createNodeServer(app, { ...options, scriptName: mount }));
+export const nodeFactory: ServerFactory = async (app, { mount, ...options }) => {
+  const server = createNodeServer(app, { ...options, scriptName: mount });
+  return closingSockets(await listening(server), server.gateway);
+};
+
+/** node:http's close() does not see upgraded connections: the gateway closes its WebSockets first. */
+function closingSockets(handle: ServerHandle, gateway: Gateway): ServerHandle {
+  return {
+    port: handle.port,
+    close: async () => {
+      await gateway.closeWebSockets(0);
+      await handle.close();
+    },
+  };
+}
 
 /** The app mounted in an Express app the usual way; the suite's trustProxy becomes Express's 'trust proxy'. */
 export const expressFactory: ServerFactory = async (app, { mount, trustProxy, ...options }) => {
   const web = express();
   if (trustProxy !== undefined) web.set('trust proxy', trustProxy);
-  web.use(mount || '/', toExpress(app, { ...options, expressTrustProxy: trustProxy !== undefined }));
+  const middleware = toExpress(app, { ...options, expressTrustProxy: trustProxy !== undefined });
+  web.use(mount || '/', middleware);
   const server = http.createServer(web);
   // Lets the app's first read of wsgi.input send `100 Continue`, as on node:http.
   server.on('checkContinue', web);
-  return listening(server);
+  server.on('upgrade', expressUpgrade(web));
+  return closingSockets(await listening(server), middleware.gateway);
 };
 
 /** The app registered with the plugin; the suite's log goes to Fastify's logger, trustProxy to Fastify's. */

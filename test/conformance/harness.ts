@@ -30,7 +30,10 @@ export interface ServerHandle {
 }
 
 /** Options every host must honour for the suite; the mount prefix is applied the host's own way. */
-export interface FactoryOptions extends Pick<GatewayOptions, 'maxBodySize' | 'trustProxy' | 'errorLog' | 'onResponse'> {
+export interface FactoryOptions extends Pick<
+  GatewayOptions,
+  'maxBodySize' | 'trustProxy' | 'errorLog' | 'onResponse' | 'websocket'
+> {
   /** Mount prefix: '' (root) or e.g. '/mnt'. */
   mount: string;
 }

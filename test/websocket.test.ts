@@ -1,0 +1,460 @@
+/**
+ * WebSocket (SPEC §16) on every host that carries it: the raw server, node:http, Express and
+ * Fastify, at the root and under a mount. Each case has a slug (`ws.*`).
+ */
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import WebSocket, { type RawData } from 'ws';
+import type { NsgiWebSocket, WebSocketOffer } from '../src/websocket.js';
+import type { App, Environ } from '../src/types.js';
+import type { ResponseRecord } from '../src/gateway.js';
+import { router } from '../src/middleware/index.js';
+import { expressFactory, fastifyFactory, nodeFactory, rawFactory } from './conformance/factories.js';
+import type { FactoryOptions, ServerFactory, ServerHandle } from './conformance/harness.js';
+
+const HOSTS: Array<[string, ServerFactory]> = [
+  ['the raw server', rawFactory],
+  ['node:http', nodeFactory],
+  ['Express', expressFactory],
+  ['Fastify', fastifyFactory],
+];
+
+const offerOf = (environ: Environ) => environ['nsgi.websocket'] as WebSocketOffer | undefined;
+
+/** What the app saw, for the assertions. */
+interface Seen {
+  errors: string[];
+  closes: number;
+  signalAborted: boolean[];
+  closeCodes: Array<number | undefined>;
+  records: ResponseRecord[];
+  keys: boolean[];
+}
+
+/** One app that does what the path says. */
+function testApp(seen: Seen): App {
+  const behaviours: Record<string, (env: Environ, offer: WebSocketOffer) => Promise<Iterable<Uint8Array>>> = {
+    async '/echo'(env, offer) {
+      const ws = await offer.accept({ protocol: offer.protocols.includes('chat') ? 'chat' : undefined });
+      for await (const m of ws) await ws.send(m);
+      seen.closeCodes.push(ws.closeCode);
+      seen.signalAborted.push(env['nsgi.signal'].aborted);
+      return [];
+    },
+    async '/bad-protocol'(_env, offer) {
+      try {
+        await offer.accept({ protocol: 'not-offered' });
+      } catch (err) {
+        seen.errors.push((err as { code: string }).code);
+      }
+      throw new Error('refused');
+    },
+    async '/close-4001'(_env, offer) {
+      const ws = await offer.accept();
+      await ws.close(4001, 'bye');
+      seen.closeCodes.push(ws.closeCode);
+      return [];
+    },
+    async '/ping'(_env, offer) {
+      const ws = await offer.accept();
+      ws.ping('hi');
+      for await (const m of ws) await ws.send(m);
+      return [];
+    },
+    async '/start-after-accept'(_env, offer) {
+      await offer.accept();
+      return [];
+    },
+    async '/twice'(_env, offer) {
+      const ws = await offer.accept();
+      try {
+        await offer.accept();
+      } catch (err) {
+        seen.errors.push((err as { code: string }).code);
+      }
+      await ws.close();
+      return [];
+    },
+    async '/bytes-after-accept'(_env, offer) {
+      await offer.accept();
+      return [Buffer.from('oops')];
+    },
+    async '/flood'(_env, offer) {
+      // Sends 64 KiB messages to a client that does not read, until a send() stays pending.
+      const ws = await offer.accept();
+      const chunk = new Uint8Array(64 * 1024);
+      let sent = 0;
+      for (;;) {
+        const pending = ws.send(chunk);
+        const done = await Promise.race([pending.then(() => true), delay(300).then(() => false)]);
+        sent += chunk.length;
+        if (!done) break;
+        if (sent > 256 * 1024 * 1024) break;
+      }
+      await ws.send(`sent ${sent}`);
+      for await (const m of ws) void m;
+      return [];
+    },
+  };
+  return async (environ, startResponse) => {
+    const offer = offerOf(environ);
+    seen.keys.push(offer !== undefined);
+    const path = environ.PATH_INFO;
+    if (offer === undefined) {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [Buffer.from('plain http')];
+    }
+    if (path === '/refuse') {
+      startResponse('403 Forbidden', [['Content-Type', 'text/plain']]);
+      return [Buffer.from('go away')];
+    }
+    if (path === '/start-after-accept') {
+      await offer.accept();
+      try {
+        startResponse('200 OK', []);
+      } catch (err) {
+        seen.errors.push((err as { code: string }).code);
+      }
+      return [];
+    }
+    if (path === '/accept-after-start') {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      try {
+        await offer.accept();
+      } catch (err) {
+        seen.errors.push((err as { code: string }).code);
+      }
+      return [Buffer.from('http')];
+    }
+    const run = behaviours[path];
+    if (run === undefined) {
+      startResponse('404 Not Found', [['Content-Type', 'text/plain']]);
+      return [Buffer.from('no such socket')];
+    }
+    try {
+      return await run(environ, offer);
+    } catch {
+      startResponse('400 Bad Request', [['Content-Type', 'text/plain']]);
+      return [Buffer.from('refused')];
+    }
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Counts close() calls on every body the app returns. */
+function countingCloses(app: App, seen: Seen): App {
+  return async (environ, startResponse) => {
+    const body = await app(environ, startResponse);
+    return Object.assign(body, {
+      close() {
+        seen.closes++;
+      },
+    });
+  };
+}
+
+/** A client with its messages queued. */
+class Client {
+  readonly ws: WebSocket;
+  readonly messages: Array<string | Buffer> = [];
+  #waiters: Array<() => void> = [];
+  constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.messages.push(isBinary ? (data as Buffer) : (data as Buffer).toString('utf8'));
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+  async next(): Promise<string | Buffer> {
+    while (this.messages.length === 0) await new Promise<void>((r) => this.#waiters.push(r));
+    return this.messages.shift()!;
+  }
+  async closed(): Promise<[number, string]> {
+    if (this.ws.readyState === WebSocket.CLOSED) return [-1, ''];
+    const [code, reason] = (await once(this.ws, 'close')) as [number, Buffer];
+    return [code, reason.toString()];
+  }
+}
+
+async function open(url: string, protocols?: string[], options?: WebSocket.ClientOptions): Promise<Client> {
+  const ws = new WebSocket(url, protocols, options);
+  const client = new Client(ws);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`unexpected ${res.statusCode}`)));
+  });
+  return client;
+}
+
+/** The HTTP answer to a handshake the server does not accept. */
+function refusal(
+  url: string,
+  options?: WebSocket.ClientOptions,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    ws.once('open', () => reject(new Error('the handshake was accepted')));
+    ws.once('error', () => {});
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+  });
+}
+
+/** Sends raw bytes and reads until the server closes. */
+async function rawExchange(port: number, request: string): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.write(request);
+  let out = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (out += d));
+  await Promise.race([once(socket, 'close'), delay(3000)]);
+  socket.destroy();
+  return out;
+}
+
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+const handshake = (path: string, extra = '', method = 'GET', version = '1.1') =>
+  `${method} ${path} HTTP/${version}\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${extra}\r\n`;
+
+for (const [name, factory] of HOSTS) {
+  for (const mount of ['', '/mnt']) {
+    describe(`WebSocket on ${name}${mount === '' ? '' : ` mounted at ${mount}`}`, () => {
+      let handle: ServerHandle;
+      let seen: Seen;
+      let base: string;
+      const start = async (options: Partial<FactoryOptions> = {}) => {
+        seen = { errors: [], closes: 0, signalAborted: [], closeCodes: [], records: [], keys: [] };
+        handle = await factory(countingCloses(testApp(seen), seen), {
+          mount,
+          onResponse: (r) => seen.records.push(r),
+          websocket: { maxPayload: 1024, highWaterMark: 64 * 1024 },
+          ...options,
+        });
+        base = `ws://127.0.0.1:${handle.port}${mount}`;
+      };
+      before(() => start());
+      after(() => handle.close());
+
+      test('ws.handshake: 101 with the right Sec-WebSocket-Accept, the offered subprotocol chosen', async () => {
+        const c = await open(`${base}/echo`, ['chat', 'other']);
+        assert.equal(c.ws.protocol, 'chat');
+        c.ws.close();
+        await c.closed();
+      });
+
+      test('ws.echo: text arrives as a string, binary as bytes, both echoed', async () => {
+        const c = await open(`${base}/echo`);
+        c.ws.send('héllo');
+        c.ws.send(Buffer.from([0, 1, 255]));
+        assert.equal(await c.next(), 'héllo');
+        assert.deepEqual([...((await c.next()) as Buffer)], [0, 1, 255]);
+        c.ws.close(4002, 'done');
+        assert.deepEqual(await c.closed(), [4002, 'done']);
+        await delay(50);
+        assert.equal(seen.closeCodes.at(-1), 4002, 'the app sees the client close code');
+        assert.equal(seen.signalAborted.at(-1), true, 'nsgi.signal aborted once the socket closed');
+      });
+
+      test('ws.fragmented: a message sent in fragments arrives whole', async () => {
+        const c = await open(`${base}/echo`);
+        c.ws.send('frag', { fin: false });
+        c.ws.send('men', { fin: false });
+        c.ws.send('ted', { fin: true });
+        assert.equal(await c.next(), 'fragmented');
+        c.ws.close();
+        await c.closed();
+      });
+
+      test('ws.order: 1,000 messages come back in order', async () => {
+        const c = await open(`${base}/echo`);
+        for (let i = 0; i < 1000; i++) c.ws.send(String(i));
+        for (let i = 0; i < 1000; i++) assert.equal(await c.next(), String(i));
+        c.ws.close();
+        await c.closed();
+      });
+
+      test('ws.max-payload: a message at maxPayload passes, one byte more closes with 1009', async () => {
+        const c = await open(`${base}/echo`);
+        c.ws.send(Buffer.alloc(1024, 7));
+        assert.equal(((await c.next()) as Buffer).length, 1024);
+        c.ws.send(Buffer.alloc(1025, 7));
+        const [code] = await c.closed();
+        assert.equal(code, 1009);
+      });
+
+      test('ws.ping-pong: the server pings, and answers the client’s pings', async () => {
+        const c = new WebSocket(`${base}/ping`);
+        const ping = once(c, 'ping');
+        await once(c, 'open');
+        assert.equal(String((await ping)[0]), 'hi');
+        const pong = once(c, 'pong');
+        c.ping('back');
+        assert.equal(String((await pong)[0]), 'back');
+        c.close();
+        await once(c, 'close');
+      });
+
+      test('ws.close-codes: the app closes with 4001 and a reason; the client sees both', async () => {
+        const c = await open(`${base}/close-4001`);
+        assert.deepEqual(await c.closed(), [4001, 'bye']);
+        await delay(50);
+        assert.equal(seen.closeCodes.at(-1), 4001);
+      });
+
+      test('ws.abrupt: a client that vanishes ends the iteration; close() runs once; one 101 record', async () => {
+        const closesBefore = seen.closes;
+        const recordsBefore = seen.records.length;
+        const c = await open(`${base}/echo`);
+        c.ws.send('x');
+        await c.next();
+        c.ws.terminate();
+        for (let i = 0; i < 50 && seen.records.length === recordsBefore; i++) await delay(20);
+        assert.equal(seen.closes, closesBefore + 1);
+        assert.equal(seen.signalAborted.at(-1), true);
+        const record = seen.records.at(-1)!;
+        assert.equal(record.status, 101);
+        assert.equal(record.aborted, false);
+        assert.equal(seen.records.length, recordsBefore + 1);
+        assert.equal(seen.closeCodes.at(-1), 1006);
+      });
+
+      test('ws.refuse: an HTTP answer is sent as is, and closes the connection', async () => {
+        const r = await refusal(`${base}/refuse`);
+        assert.equal(r.status, 403);
+        assert.equal(r.body, 'go away');
+        assert.equal(r.headers.connection, 'close');
+      });
+
+      test('ws.ignore: an app that ignores the offer answers HTTP', async () => {
+        const r = await refusal(`${base}/nowhere`);
+        assert.equal(r.status, 404);
+        assert.equal(r.body, 'no such socket');
+      });
+
+      test('ws.no-key-on-http: an ordinary request has no nsgi.websocket', async () => {
+        const res = await fetch(`http://127.0.0.1:${handle.port}${mount}/echo`);
+        assert.equal(await res.text(), 'plain http');
+        assert.equal(seen.keys.at(-1), false);
+      });
+
+      test('ws.protocol-not-offered: accept() with a subprotocol the client did not offer throws', async () => {
+        const r = await refusal(`${base}/bad-protocol`);
+        assert.equal(r.status, 400);
+        assert.equal(seen.errors.at(-1), 'ERR_NSGI_WEBSOCKET_PROTOCOL');
+      });
+
+      test('ws.start-after-accept / ws.accept-after-start / ws.accept-twice: each throws its error', async () => {
+        const c = await open(`${base}/start-after-accept`);
+        await delay(50);
+        assert.equal(seen.errors.at(-1), 'ERR_NSGI_START_AFTER_ACCEPT');
+        c.ws.close();
+        await c.closed();
+        const r = await refusal(`${base}/accept-after-start`);
+        assert.equal(r.status, 200);
+        assert.equal(seen.errors.at(-1), 'ERR_NSGI_ACCEPT_AFTER_START');
+        const c2 = await open(`${base}/twice`);
+        await c2.closed();
+        assert.equal(seen.errors.at(-1), 'ERR_NSGI_ACCEPT_TWICE');
+      });
+
+      test('ws.bytes-after-accept: body bytes after accept() close the socket with 1011', async () => {
+        const c = await open(`${base}/bytes-after-accept`);
+        const [code] = await c.closed();
+        assert.equal(code, 1011);
+      });
+
+      test('ws.backpressure: a client that stops reading makes send() wait; nothing is lost', async () => {
+        const c = await open(`${base}/flood`);
+        // Stop reading: the kernel buffers fill, then the server's send buffer.
+        (c.ws as unknown as { _socket: net.Socket })._socket.pause();
+        await delay(1500);
+        (c.ws as unknown as { _socket: net.Socket })._socket.resume();
+        let received = 0;
+        let m = await c.next();
+        while (typeof m !== 'string') {
+          received += m.length;
+          m = await c.next();
+        }
+        const report = m;
+        const sent = Number(report.split(' ')[1]);
+        assert.equal(received, sent, 'every byte sent arrives');
+        assert.ok(sent < 16 * 1024 * 1024, `send() stopped resolving after ${sent} bytes, not unbounded`);
+        c.ws.close();
+        await c.closed();
+      });
+
+      test('ws.bad-handshake: no key, a bad key, not GET, HTTP/1.0 → 400; version 8 → 426 naming 13', async () => {
+        const path = `${mount}/echo`;
+        const reached = seen.keys.length;
+        const noKey = await rawExchange(handle.port, handshake(path, 'Sec-WebSocket-Version: 13\r\n'));
+        assert.match(noKey, /^HTTP\/1\.1 400 /);
+        const badKey = await rawExchange(
+          handle.port,
+          handshake(path, 'Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n'),
+        );
+        assert.match(badKey, /^HTTP\/1\.1 400 /);
+        const post = await rawExchange(
+          handle.port,
+          handshake(path, `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n`, 'POST'),
+        );
+        assert.match(post, /^HTTP\/1\.1 400 /);
+        const v8 = await rawExchange(
+          handle.port,
+          handshake(path, `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 8\r\n`),
+        );
+        assert.match(v8, /^HTTP\/1\.1 426 /);
+        assert.match(v8, /\r\nSec-WebSocket-Version: 13\r\n/i);
+        assert.equal(seen.keys.length, reached, 'no bad handshake reached the app');
+      });
+
+      test('ws.shutdown: open sockets get 1001 when the server closes', async () => {
+        const c = await open(`${base}/echo`);
+        const closed = c.closed();
+        await handle.close();
+        const [code] = await closed;
+        assert.equal(code, 1001);
+        await start(); // the next cases (and after()) need a server
+      });
+    });
+  }
+}
+
+describe('WebSocket through middleware', () => {
+  test('ws.router: a router picks the socket’s route; other paths answer HTTP', async () => {
+    const chat: App = async (environ, startResponse) => {
+      const offer = offerOf(environ);
+      if (offer === undefined) {
+        startResponse('426 Upgrade Required', [
+          ['Upgrade', 'websocket'],
+          ['Content-Type', 'text/plain'],
+        ]);
+        return [Buffer.from('use a WebSocket')];
+      }
+      const ws: NsgiWebSocket = await offer.accept();
+      await ws.send(`room ${(environ['nsgi.route'] as { params: { room: string } }).params.room}`);
+      await ws.close();
+      return [];
+    };
+    const handle = await rawFactory(router({ 'GET /chat/:room': chat }), { mount: '' });
+    try {
+      const c = await open(`ws://127.0.0.1:${handle.port}/chat/lobby`);
+      assert.equal(await c.next(), 'room lobby');
+      await c.closed();
+      const r = await refusal(`ws://127.0.0.1:${handle.port}/elsewhere`);
+      assert.equal(r.status, 404);
+    } finally {
+      await handle.close();
+    }
+  });
+});
