@@ -1,5 +1,6 @@
 /** What the benchmark scripts share: the project root and compiling the servers to plain JavaScript. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -46,4 +47,38 @@ export async function stopAll(children: ChildProcess[]): Promise<void> {
           }),
     ),
   );
+}
+
+/** A process's user + system CPU time in milliseconds, from /proc. */
+export function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+export function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const TASKSET = has('taskset');
+
+/** `cmd args` run on one core, with taskset where it exists. */
+export function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
+  return TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 }

@@ -17,7 +17,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildServers, root, spawnServer, stopAll } from './build.js';
+import { buildServers, cpuMs, has, pinned, root, spawnServer, stopAll, TASKSET } from './build.js';
 
 interface ServerDef {
   name: string;
@@ -67,39 +67,6 @@ interface Sample {
   total: number;
   /** Server CPU time (user + system) per request, in microseconds: steadier than req/s on a noisy host. */
   cpuUs: number;
-}
-
-/** A process's user + system CPU time in milliseconds, from /proc. */
-function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function has(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const TASKSET = has('taskset');
-
-function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
-  return TASKSET ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 }
 
 async function startServer(def: ServerDef): Promise<{ child: ChildProcess; port: number }> {

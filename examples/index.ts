@@ -4,6 +4,7 @@
 import type { App } from '../src/index.js';
 import { mount } from '../src/middleware/index.js';
 import { ApplicationClass } from './class-app.js';
+import { app as chat } from './chat.js';
 import { app as dispatch } from './dispatch.js';
 import { app as functionApp } from './function-app.js';
 import { app as ipBlock } from './ip-block.js';
@@ -21,6 +22,7 @@ const examples: Array<[path: string, title: string]> = [
   ['/dispatch/dog', 'path dispatch: /dog'],
   ['/dispatch/cat', 'path dispatch: /cat'],
   ['/dispatch/monkey', 'path dispatch: anything else is 404'],
+  ['/chat/', 'a chat room over WebSocket (open it in two windows)'],
 ];
 
 const index: App = (environ, startResponse) => {
@@ -55,6 +57,7 @@ export const app = mount({
   '/class': ApplicationClass,
   '/ip-block': ipBlock,
   '/dispatch': dispatch,
+  '/chat': chat,
   '/': index,
 });
 

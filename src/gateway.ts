@@ -35,6 +35,7 @@ import {
   Offer,
   WebSocketHub,
   websocketSettings,
+  type OfferOwner,
   type Socket as WebSocket,
   type WebSocketOptions,
 } from './websocket.js';
@@ -346,7 +347,7 @@ const enum Phase {
 }
 
 /** One run of the app for one request: start_response, the body, framing, abort and close(). */
-class RequestRun {
+class RequestRun implements OfferOwner {
   readonly #core: Core;
   /** The environ, the body stream and what the request head said about the body. */
   readonly #built: BuiltEnviron;
@@ -787,27 +788,31 @@ class RequestRun {
   /** Puts the offer in the environ (SPEC §16.2): accepting it commits the run to the socket. */
   #offerWebSocket(): void {
     const environ = this.#built.environ;
-    environ['nsgi.websocket'] = new Offer(this.#core.websockets, this.#req.upgrade!, environ, {
-      commit: () => {
-        if (this.#phase !== Phase.Unstarted) {
-          throw new InterfaceError(
-            'ERR_NSGI_ACCEPT_AFTER_START',
-            'nsgi.websocket.accept() after start_response(): answer either in HTTP or by accepting the socket',
-          );
-        }
-        this.#phase = Phase.Upgraded;
-        this.#framing = DECLINED;
-        this.#status = 101;
-      },
-      opened: (socket) => {
-        this.#socket = socket;
-      },
-      ended: () => {
-        // The request's nsgi.signal aborts when its connection ends.
-        this.#abortState.abort(new ClientDisconnectedError('the WebSocket closed'));
-        if (this.#bodyEnded) this.#recordSocket();
-      },
-    });
+    environ['nsgi.websocket'] = new Offer(this.#core.websockets, this.#req.upgrade!, environ, this);
+  }
+
+  // OfferOwner: what the offer asks of the run (the run is the owner, so an open socket costs no closures).
+
+  commitToSocket(): void {
+    if (this.#phase !== Phase.Unstarted) {
+      throw new InterfaceError(
+        'ERR_NSGI_ACCEPT_AFTER_START',
+        'nsgi.websocket.accept() after start_response(): answer either in HTTP or by accepting the socket',
+      );
+    }
+    this.#phase = Phase.Upgraded;
+    this.#framing = DECLINED;
+    this.#status = 101;
+  }
+
+  socketOpened(socket: WebSocket): void {
+    this.#socket = socket;
+  }
+
+  socketEnded(): void {
+    // The request's nsgi.signal aborts when its connection ends.
+    this.#abortState.abort(new ClientDisconnectedError('the WebSocket closed'));
+    if (this.#bodyEnded) this.#recordSocket();
   }
 
   /** Awaits `p`, but gives up when the client disconnects. */

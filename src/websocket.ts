@@ -215,7 +215,7 @@ export class WebSocketHub {
     env: Record<string, unknown>,
     protocol: string | undefined,
     extraHeaders: ResponseHeaders,
-    onEnd: (socket: Socket) => void,
+    owner: OfferOwner,
   ): Socket {
     const { socket, head } = source.takeOver();
     const headers: Record<string, string> = {
@@ -234,15 +234,17 @@ export class WebSocketHub {
     });
     // ws completes a handshake synchronously, or destroys a socket the client already closed.
     if (ws === undefined) throw new ClientDisconnectedError('the client went away before the WebSocket opened');
-    const s = new Socket(ws, socket, this.settings, (closed) => {
-      this.#open.delete(closed);
-      if (this.#open.size === 0) this.#stopPinging();
-      onEnd(closed);
-    });
+    const s = new Socket(ws, socket, this, owner);
     this.#open.add(s);
     this.#startPinging();
     socket.resume();
     return s;
+  }
+
+  /** A socket of this hub has closed. */
+  forget(s: Socket): void {
+    this.#open.delete(s);
+    if (this.#open.size === 0) this.#stopPinging();
   }
 
   /** Throws once the server is shutting down: no new socket is opened then. */
@@ -283,10 +285,10 @@ export class WebSocketHub {
 /** What an offer asks of the run of its request. */
 export interface OfferOwner {
   /** Checks that no HTTP response was started and commits the run to the socket; throws otherwise. */
-  commit(): void;
-  opened(socket: Socket): void;
+  commitToSocket(): void;
+  socketOpened(socket: Socket): void;
   /** The socket has closed. */
-  ended(socket: Socket): void;
+  socketEnded(socket: Socket): void;
 }
 
 /** The app's side of the handshake: `environ['nsgi.websocket']`. */
@@ -335,10 +337,10 @@ export class Offer implements WebSocketOffer {
     }
     const headers = acceptHeaders(options.headers);
     this.#hub.checkOpen();
-    this.#owner.commit();
+    this.#owner.commitToSocket();
     this.#accepted = true;
-    const socket = this.#hub.upgrade(this.#source, this.#env, protocol, headers, (s) => this.#owner.ended(s));
-    this.#owner.opened(socket);
+    const socket = this.#hub.upgrade(this.#source, this.#env, protocol, headers, this.#owner);
+    this.#owner.socketOpened(socket);
     return socket;
   }
 }
@@ -367,43 +369,55 @@ function acceptHeaders(headers: ResponseHeaders | undefined): ResponseHeaders {
   return head.headers;
 }
 
-/** An accepted socket over ws (SPEC §16.3). */
-export class Socket implements NsgiWebSocket {
+const OWNER = Symbol('nsgi.socket');
+const TEXT = { binary: false };
+const BINARY = { binary: true };
+/** What send() returns while there is room: one settled promise for every call. */
+const SENT = Promise.resolve();
+
+/** ws emits with the WebSocket as `this`: one set of listeners for every socket, none made per socket. */
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  ownerOf(this).receive(isBinary ? data : data.toString('utf8'));
+}
+function onPong(this: WebSocket): void {
+  ownerOf(this).alive = true;
+}
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  ownerOf(this).ended(code, reason.toString('utf8'));
+}
+// ws closes with the right code (1002, 1007, 1009) after reporting a protocol error here.
+function onError(): void {}
+const ownerOf = (ws: WebSocket) => (ws as unknown as { [OWNER]: Socket })[OWNER];
+
+/** An accepted socket over ws (SPEC §16.3); it is its own async iterator. */
+export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
   readonly #ws: WebSocket;
   readonly #raw: Duplex;
   readonly #settings: Settings;
+  readonly #hub: WebSocketHub;
+  readonly #owner: OfferOwner;
   readonly #queue: WebSocketMessage[] = [];
   #waiter: ((r: IteratorResult<WebSocketMessage>) => void) | undefined = undefined;
+  /** Who waits for the end: close() and send()s waiting for room; made only when needed. */
+  #endWaiters: Array<() => void> | undefined = undefined;
   #paused = false;
   #ended = false;
-  #alive = true;
+  /** The peer answered the last ping (or none was sent yet). */
+  alive = true;
   closeCode: number | undefined = undefined;
   closeReason: string | undefined = undefined;
-  /** Resolves when the connection has closed. */
-  readonly closed: Promise<void>;
 
-  constructor(ws: WebSocket, raw: Duplex, settings: Settings, onEnd: (s: Socket) => void) {
+  constructor(ws: WebSocket, raw: Duplex, hub: WebSocketHub, owner: OfferOwner) {
     this.#ws = ws;
     this.#raw = raw;
-    this.#settings = settings;
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(isBinary ? data : data.toString('utf8')));
-    ws.on('pong', () => {
-      this.#alive = true;
-    });
-    // ws closes with the right code (1002, 1007, 1009) after reporting a protocol error here.
-    ws.on('error', () => {});
-    this.closed = new Promise<void>((resolve) => {
-      ws.once('close', (code: number, reason: Buffer) => {
-        this.closeCode = code;
-        this.closeReason = reason.toString('utf8');
-        this.#ended = true;
-        const w = this.#waiter;
-        this.#waiter = undefined;
-        if (w !== undefined && this.#queue.length === 0) w({ done: true, value: undefined });
-        onEnd(this);
-        resolve();
-      });
-    });
+    this.#settings = hub.settings;
+    this.#hub = hub;
+    this.#owner = owner;
+    (ws as unknown as { [OWNER]: Socket })[OWNER] = this;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', onError);
+    ws.once('close', onClose);
   }
 
   get protocol(): string {
@@ -418,7 +432,29 @@ export class Socket implements NsgiWebSocket {
     return this.#ws.readyState;
   }
 
-  #receive(message: WebSocketMessage): void {
+  /** Resolves when the connection has closed. */
+  closed(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
+    return new Promise((resolve) => (this.#endWaiters ??= []).push(resolve));
+  }
+
+  /** ws reported the end of the connection. */
+  ended(code: number, reason: string): void {
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.#ended = true;
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    if (w !== undefined && this.#queue.length === 0) w({ done: true, value: undefined });
+    const waiters = this.#endWaiters;
+    this.#endWaiters = undefined;
+    if (waiters !== undefined) for (const resolve of waiters) resolve();
+    this.#hub.forget(this);
+    this.#owner.socketEnded(this);
+  }
+
+  /** ws delivered a message. */
+  receive(message: WebSocketMessage): void {
     const w = this.#waiter;
     if (w !== undefined) {
       this.#waiter = undefined;
@@ -434,13 +470,10 @@ export class Socket implements NsgiWebSocket {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<WebSocketMessage> {
-    return {
-      next: () => this.#next(),
-      return: () => Promise.resolve({ done: true, value: undefined }),
-    };
+    return this;
   }
 
-  #next(): Promise<IteratorResult<WebSocketMessage>> {
+  next(): Promise<IteratorResult<WebSocketMessage>> {
     const queued = this.#queue.shift();
     if (queued !== undefined) {
       if (this.#paused && this.#queue.length < this.#settings.maxQueuedMessages / 2) {
@@ -460,6 +493,11 @@ export class Socket implements NsgiWebSocket {
     });
   }
 
+  /** Leaving a `for await` early ends the iteration, not the connection. */
+  return(): Promise<IteratorResult<WebSocketMessage>> {
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
   send(data: WebSocketMessage): Promise<void> {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       return Promise.reject(
@@ -472,8 +510,8 @@ export class Socket implements NsgiWebSocket {
     if (this.#ws.readyState !== 1) {
       return Promise.reject(new ClientDisconnectedError('the WebSocket is closed; send() cannot deliver'));
     }
-    this.#ws.send(data, { binary: typeof data !== 'string' });
-    if (this.#ws.bufferedAmount <= this.#settings.highWaterMark) return Promise.resolve();
+    this.#ws.send(data, typeof data === 'string' ? TEXT : BINARY);
+    if (this.#ws.bufferedAmount <= this.#settings.highWaterMark) return SENT;
     return this.#room();
   }
 
@@ -490,7 +528,7 @@ export class Socket implements NsgiWebSocket {
         }
       };
       this.#raw.on('drain', check);
-      void this.closed.then(check);
+      void this.closed().then(check);
     });
   }
 
@@ -507,7 +545,7 @@ export class Socket implements NsgiWebSocket {
         ),
       );
     }
-    return this.closed;
+    return this.closed();
   }
 
   ping(data?: WebSocketMessage): void {
@@ -517,11 +555,11 @@ export class Socket implements NsgiWebSocket {
   /** One ping period: drops a peer that did not answer the last ping, else pings it. */
   heartbeat(): void {
     if (this.#ws.readyState !== 1) return;
-    if (!this.#alive) {
+    if (!this.alive) {
       this.#ws.terminate();
       return;
     }
-    this.#alive = false;
+    this.alive = false;
     this.#ws.ping();
   }
 
@@ -529,4 +567,37 @@ export class Socket implements NsgiWebSocket {
   terminate(): void {
     this.#ws.terminate();
   }
+}
+
+/** What a middleware learns of the app's use of the offer (watchOffer). */
+export interface OfferWatch {
+  /** Before the accept() call goes on (a validator may throw here). */
+  accepting?(options: AcceptOptions): void;
+  /** The socket is open. */
+  accepted?(socket: NsgiWebSocket): void;
+}
+
+/**
+ * For middleware: replaces the request's offer, if it has one, with one that reports the app's
+ * accept() to `watch` and otherwise passes everything on. The app sees the same interface.
+ */
+export function watchOffer(environ: Record<string, unknown>, watch: OfferWatch): void {
+  const offer = environ['nsgi.websocket'] as WebSocketOffer | undefined;
+  if (offer === undefined || typeof offer.accept !== 'function') return;
+  const watched: WebSocketOffer = {
+    protocols: offer.protocols,
+    extensions: offer.extensions,
+    accept(options: AcceptOptions = {}) {
+      try {
+        watch.accepting?.(options);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return offer.accept(options).then((socket) => {
+        watch.accepted?.(socket);
+        return socket;
+      });
+    },
+  };
+  environ['nsgi.websocket'] = watched;
 }

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { createSite } from '../examples/site.js';
 import { app as v1 } from '../examples/v1.js';
+import { createChat } from '../examples/chat.js';
 import { mount } from '../src/middleware/index.js';
 import type { App } from '../src/types.js';
 import { launchBrowser } from './helpers/browser.js';
@@ -73,6 +74,30 @@ describe('in a browser', () => {
       } finally {
         await page.close();
         await running.close();
+      }
+    });
+  }
+
+  for (const { name, factory } of HOSTS) {
+    it(`the chat example on ${name}: a message typed in one page appears in the other`, async () => {
+      const handle = await factory(mount({ '/chat': createChat() }), { mount: '', errorLog: quiet });
+      const url = `http://127.0.0.1:${handle.port}/chat/`;
+      const [alice, bob] = [await browser.newPage(), await browser.newPage()];
+      try {
+        for (const page of [alice, bob]) {
+          page.setDefaultTimeout(5000);
+          await page.goto(url);
+          await page.locator('#status', { hasText: 'connected' }).waitFor();
+        }
+        await alice.fill('#message', 'hello from alice');
+        await alice.click('button');
+        await bob.locator('#log li', { hasText: 'hello from alice' }).waitFor();
+        await alice.locator('#log li', { hasText: 'hello from alice' }).waitFor();
+        assert.equal(await bob.locator('#log li').count(), 1);
+      } finally {
+        await alice.close();
+        await bob.close();
+        await handle.close();
       }
     });
   }

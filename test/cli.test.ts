@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { sleep } from './helpers/raw-http.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -229,6 +230,25 @@ describe('nsgi serve', () => {
     }
     assert.match(s.stdout(), /stopping 2 workers/);
   });
+
+  for (const server of ['raw', 'node', 'express', 'fastify']) {
+    it(`--server ${server} carries the chat example's WebSocket, logs a 101 line and gives open sockets 1001 on SIGTERM`, async () => {
+      const s = await serve(['examples/chat.ts', '--server', server]);
+      const url = `${s.url.replace('http', 'ws')}/ws`;
+      const [a, b] = [new WebSocket(url, 'chat'), new WebSocket(url, 'chat')];
+      await Promise.all([once(a, 'open'), once(b, 'open')]);
+      const got = once(b, 'message');
+      a.send('hi from the CLI');
+      assert.equal(String((await got)[0]), 'hi from the CLI');
+      a.close();
+      await once(a, 'close');
+      await sleep(100);
+      assert.match(s.stdout(), /"GET \/ws HTTP\/1\.1" 101 0 [\d.]+ms\n/);
+      const closed = once(b, 'close');
+      assert.equal(await stop(s), 0);
+      assert.equal((await closed)[0], 1001);
+    });
+  }
 
   it('reports a port in use', async () => {
     const s = await serve(['examples/v1.ts']);

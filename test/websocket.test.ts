@@ -11,7 +11,7 @@ import WebSocket, { type RawData } from 'ws';
 import type { NsgiWebSocket, WebSocketOffer } from '../src/websocket.js';
 import type { App, Environ } from '../src/types.js';
 import type { ResponseRecord } from '../src/gateway.js';
-import { router } from '../src/middleware/index.js';
+import { accessLog, compress, errors, ipFilter, router, validate, type LintError } from '../src/middleware/index.js';
 import { expressFactory, fastifyFactory, nodeFactory, rawFactory } from './conformance/factories.js';
 import type { FactoryOptions, ServerFactory, ServerHandle } from './conformance/harness.js';
 
@@ -456,5 +456,189 @@ describe('WebSocket through middleware', () => {
     } finally {
       await handle.close();
     }
+  });
+
+  /** Starts the raw server with `app`, runs `fn` against its ws:// base, and closes it. */
+  async function withServer(app: App, fn: (base: string) => Promise<void>, options: Partial<FactoryOptions> = {}) {
+    const handle = await rawFactory(app, { mount: '', ...options });
+    try {
+      await fn(`ws://127.0.0.1:${handle.port}`);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  const echo: App = async (environ) => {
+    const ws = await offerOf(environ)!.accept();
+    for await (const m of ws) await ws.send(m);
+    return [];
+  };
+
+  test('ws.ip-filter: a refused address is answered 403 before anything is upgraded', async () => {
+    await withServer(ipFilter(echo, { deny: ['127.0.0.1'] }), async (base) => {
+      const r = await refusal(`${base}/`);
+      assert.equal(r.status, 403);
+    });
+  });
+
+  test('ws.compress-errors: compress and errors leave an accepted socket alone', async () => {
+    await withServer(errors(compress(echo)), async (base) => {
+      const c = await open(`${base}/`, undefined, { headers: { 'Accept-Encoding': 'gzip' } });
+      c.ws.send('through the stack');
+      assert.equal(await c.next(), 'through the stack');
+      c.ws.close();
+      await c.closed();
+    });
+  });
+
+  test('ws.errors-after-accept: an app error after accept() closes with 1011; no error page is attempted', async () => {
+    const failing: App = async (environ) => {
+      const ws = await offerOf(environ)!.accept();
+      await ws.send('before');
+      throw new Error('boom');
+    };
+    const log: string[] = [];
+    await withServer(
+      errors(failing),
+      async (base) => {
+        const c = await open(`${base}/`);
+        assert.equal(await c.next(), 'before');
+        const [code] = await c.closed();
+        assert.equal(code, 1011);
+      },
+      { errorLog: { write: (s: string) => void log.push(s) } },
+    );
+    assert.ok(
+      log.some((l) => l.includes('boom')),
+      'the error is logged',
+    );
+    assert.ok(!log.some((l) => l.includes('ERR_NSGI_START_AFTER_ACCEPT')), 'errors did not answer in HTTP');
+  });
+
+  test('ws.access-log: one 101 line, written when the socket closes, with its lifetime', async () => {
+    const lines: string[] = [];
+    await withServer(accessLog(echo, { stream: { write: (l: string) => lines.push(l) } }), async (base) => {
+      const c = await open(`${base}/room`);
+      await delay(120);
+      assert.equal(lines.length, 0, 'nothing logged while the socket is open');
+      c.ws.close();
+      await c.closed();
+      for (let i = 0; i < 50 && lines.length === 0; i++) await delay(10);
+    });
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /"GET \/room HTTP\/1\.1" 101 - ([\d.]+)ms\n$/);
+    assert.ok(Number(/ ([\d.]+)ms/.exec(lines[0]!)![1]) >= 100, 'the duration covers the socket’s life');
+  });
+
+  test('ws.validate: the websocket.* rules name each misuse', async () => {
+    const misuse =
+      (what: string): App =>
+      async (environ, startResponse) => {
+        const offer = offerOf(environ)!;
+        if (what === 'accept-after-start') {
+          startResponse('200 OK', [['Content-Type', 'text/plain']]);
+          await offer.accept().catch(() => {});
+          return [Buffer.from('x')];
+        }
+        if (what === 'protocol') {
+          await offer.accept({ protocol: 'nope' }).catch(() => {});
+          startResponse('400 Bad Request', [['Content-Type', 'text/plain']]);
+          return [Buffer.from('x')];
+        }
+        await offer.accept();
+        if (what === 'accept-twice') await offer.accept().catch(() => {});
+        if (what === 'start-after-accept') {
+          try {
+            startResponse('200 OK', [['Content-Type', 'text/plain']]);
+          } catch {
+            // the core refuses it too
+          }
+        }
+        if (what === 'body-after-accept') return [Buffer.from('bytes')];
+        return [];
+      };
+    for (const rule of ['accept-twice', 'accept-after-start', 'protocol', 'start-after-accept', 'body-after-accept']) {
+      const found: LintError[] = [];
+      await withServer(
+        validate(misuse(rule), { onViolation: (e) => found.push(e) }),
+        async (base) => {
+          const ws = new WebSocket(`${base}/`);
+          ws.on('error', () => {});
+          await Promise.race([new Promise((r) => ws.once('close', r)), delay(2000)]);
+          ws.terminate();
+        },
+        { errorLog: { write: () => {} } }, // the core reports the misuse too
+      );
+      assert.deepEqual(
+        found.map((e) => e.rule),
+        [`websocket.${rule}`],
+        `${rule}: ${found.map((e) => e.message).join('; ')}`,
+      );
+    }
+  });
+
+  test('ws.validate-clean: a correct socket app passes validate with no violation', async () => {
+    const found: LintError[] = [];
+    await withServer(validate(echo, { onViolation: (e) => found.push(e) }), async (base) => {
+      const c = await open(`${base}/`);
+      c.ws.send('ok');
+      assert.equal(await c.next(), 'ok');
+      c.ws.close();
+      await c.closed();
+    });
+    assert.deepEqual(found, []);
+  });
+
+  test('ws.idle-ping: a peer that stops answering pings is dropped', async () => {
+    const codes: Array<number | undefined> = [];
+    const watcher: App = async (environ) => {
+      const ws = await offerOf(environ)!.accept();
+      for await (const m of ws) void m;
+      codes.push(ws.closeCode);
+      return [];
+    };
+    await withServer(
+      watcher,
+      async (base) => {
+        const answering = await open(`${base}/`);
+        const silent = new WebSocket(`${base}/`, { autoPong: false });
+        await once(silent, 'open');
+        const [code] = (await once(silent, 'close')) as [number];
+        assert.equal(code, 1006, 'the silent peer was dropped');
+        assert.equal(answering.ws.readyState, WebSocket.OPEN, 'the peer that answers stays');
+        answering.ws.close();
+        await answering.closed();
+      },
+      { websocket: { pingInterval: 100 } },
+    );
+    assert.ok(codes.includes(1006));
+  });
+
+  test('ws.deflate: permessage-deflate is off by default and negotiated when enabled', async () => {
+    await withServer(echo, async (base) => {
+      const c = await open(`${base}/`);
+      assert.equal(c.ws.extensions, '');
+      c.ws.close();
+      await c.closed();
+    });
+    await withServer(
+      echo,
+      async (base) => {
+        const c = await open(`${base}/`);
+        assert.match(c.ws.extensions, /permessage-deflate/);
+        c.ws.send('x'.repeat(10_000));
+        assert.equal(await c.next(), 'x'.repeat(10_000));
+        c.ws.close();
+        await c.closed();
+      },
+      { websocket: { perMessageDeflate: true } },
+    );
+  });
+
+  test('ws.options: a bad websocket option is refused at creation, naming it', async () => {
+    await assert.rejects(
+      rawFactory(echo, { mount: '', websocket: { maxPayload: -1 } }),
+      /websocket\.maxPayload must be a number >= 1/,
+    );
   });
 });

@@ -9,6 +9,7 @@ import { toApp } from '../app-forms.js';
 import type { App, AppLike, StartResponse } from '../types.js';
 import { watchBody } from './body.js';
 import { thenOrNow } from '../thenable.js';
+import { watchOffer } from '../websocket.js';
 
 export interface AccessLogOptions {
   /** `'common'` (default) or `'combined'` (adds Referer and User-Agent). */
@@ -60,9 +61,22 @@ export function accessLog(app: AppLike, options: AccessLogOptions = {}): App {
         text += ` "${escapeField(String(environ.HTTP_REFERER ?? '-'))}" "${escapeField(String(environ.HTTP_USER_AGENT ?? '-'))}"`;
       out.write(`${text} ${(performance.now() - start).toFixed(1)}ms\n`);
     };
+    // An accepted WebSocket is logged as a 101 when it closes, with the socket's whole life as the time.
+    let accepted = false;
+    watchOffer(environ, {
+      accepted: () => {
+        accepted = true;
+        status = '101';
+      },
+    });
+    const closed = () => {
+      const signal = environ['nsgi.signal'];
+      if (!accepted || signal.aborted) line();
+      else signal.addEventListener('abort', line, { once: true });
+    };
     // A HEAD response sends no body, whatever the app returns.
     const head = environ.REQUEST_METHOD === 'HEAD';
-    const watch = { chunk: (c: Uint8Array) => void (head || (bytes += c.length)), closed: line };
+    const watch = { chunk: (c: Uint8Array) => void (head || (bytes += c.length)), closed };
     return thenOrNow(inner(environ, sr), (body) => watchBody(body, watch));
   };
 }

@@ -7,6 +7,7 @@
 
 import { Buffer } from 'node:buffer';
 import { toApp } from '../app-forms.js';
+import { watchOffer } from '../websocket.js';
 import { formatError } from '../error-stream.js';
 import type { App, AppLike, Body, Bytes, Environ, StartResponse } from '../types.js';
 import { closable, isBody, relay } from './body.js';
@@ -37,6 +38,9 @@ export function errors(app: AppLike, options: ErrorsOptions = {}): App {
   const debug = options.debug ?? false;
   return (environ, startResponse) => {
     let sent = false;
+    // After a WebSocket is accepted there is no HTTP response to replace: the error goes on to the
+    // server, which closes the socket with 1011.
+    watchOffer(environ, { accepted: () => (sent = true) });
     const fail = (err: unknown, sr: StartResponse): Bytes => {
       environ['wsgi.errors'].write(
         `nsgi errors: ${environ.REQUEST_METHOD} ${String(environ.REQUEST_URI ?? environ.PATH_INFO)}: ${formatError(err)}\n`,

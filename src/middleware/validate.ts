@@ -13,6 +13,7 @@ import { InterfaceError } from '../errors.js';
 import { parseResponseHead, TOKEN_RE } from '../response-head.js';
 import type { App, AppLike, Body, Bytes, Environ, ErrorStream, InputStream, StartResponse, WriteFn } from '../types.js';
 import { thenOrNow } from '../thenable.js';
+import { watchOffer, type AcceptOptions, type WebSocketOffer } from '../websocket.js';
 
 /** A broken rule of the interface, named (`rule`) and blamed on one side. */
 export class LintError extends Error {
@@ -78,6 +79,8 @@ class RequestLint {
   readonly #index: number;
   readonly layer: Layer = { yields: 0 };
   startCalled = false;
+  /** The app accepted a WebSocket (SPEC §16). */
+  accepted = false;
   status = 0;
   contentLength: number | undefined = undefined;
   hasBodyRules = true;
@@ -351,6 +354,13 @@ function lintStartResponse(lint: RequestLint, startResponse: StartResponse): Sta
     if (args.length < 2 || args.length > 3)
       lint.fail('app', 'start-response.arguments', `startResponse takes 2 or 3 arguments, got ${args.length}`);
     const hasExc = excInfo !== undefined && excInfo !== null;
+    if (lint.accepted) {
+      lint.fail(
+        'app',
+        'websocket.start-after-accept',
+        'startResponse was called after nsgi.websocket.accept(); the 101 is sent: return [] and use the socket',
+      );
+    }
     if (lint.startCalled && !hasExc) {
       lint.fail(
         'app',
@@ -430,7 +440,13 @@ function yielded(lint: RequestLint, chunk: unknown, index: number): unknown {
     return chunk;
   }
   if (chunk.length > 0) {
-    if (!lint.startCalled)
+    if (lint.accepted)
+      lint.fail(
+        'app',
+        'websocket.body-after-accept',
+        'the body yielded data after nsgi.websocket.accept(); return [] and send over the socket',
+      );
+    else if (!lint.startCalled)
       lint.fail('app', 'body.before-start', 'the body yielded data before startResponse was called');
     if (lint.head)
       lint.fail('app', 'body.head', 'the body yielded data for a HEAD request; a HEAD response has no body');
@@ -535,6 +551,43 @@ function lintBody(lint: RequestLint, body: Body): Body {
   return wrapped as unknown as Body;
 }
 
+/** The websocket.* rules: the offer's shape (server), and how the app accepts it (app). */
+function lintOffer(lint: RequestLint, environ: Environ): void {
+  if (!('nsgi.websocket' in environ)) return;
+  const offer = environ['nsgi.websocket'] as Partial<WebSocketOffer> | undefined;
+  if (typeof offer?.accept !== 'function' || !Array.isArray(offer.protocols) || typeof offer.extensions !== 'string') {
+    lint.fail(
+      'server',
+      'environ.websocket',
+      'nsgi.websocket must be an offer with accept(), protocols and extensions, or absent',
+    );
+    return;
+  }
+  let accepts = 0;
+  watchOffer(environ, {
+    accepting(options) {
+      if (++accepts > 1)
+        lint.fail('app', 'websocket.accept-twice', 'nsgi.websocket.accept() was called twice; accept a handshake once');
+      if (lint.startCalled)
+        lint.fail(
+          'app',
+          'websocket.accept-after-start',
+          'nsgi.websocket.accept() after startResponse: answer either in HTTP or by accepting the socket',
+        );
+      const protocol = (options as AcceptOptions | undefined)?.protocol;
+      if (protocol !== undefined && !offer.protocols!.includes(protocol))
+        lint.fail(
+          'app',
+          'websocket.protocol',
+          `accept() chose the subprotocol ${JSON.stringify(protocol)}, which the client did not offer (offer.protocols)`,
+        );
+    },
+    accepted() {
+      lint.accepted = true;
+    },
+  });
+}
+
 function checkResult(lint: RequestLint, result: unknown): Body {
   if (result === null || result === undefined || result === false) {
     lint.fail('app', 'app.return', `the app returned ${String(result)}; return an iterable body, [] when it is empty`);
@@ -580,6 +633,7 @@ export function validate(app: AppLike, options: ValidateOptions = {}): App {
     checkEnviron(lint, environ);
     if (environ['wsgi.input'] !== undefined) environ['wsgi.input'] = lintInput(lint, environ['wsgi.input']);
     if (environ['wsgi.errors'] !== undefined) environ['wsgi.errors'] = lintErrors(lint, environ['wsgi.errors']);
+    lintOffer(lint, environ);
     return thenOrNow(inner(environ, lintStartResponse(lint, startResponse)), (r) => checkResult(lint, r));
   };
 }

@@ -29,6 +29,18 @@ export interface ExchangeOwner {
   takeOver(ex: RawExchange): { socket: Socket; head: Buffer };
 }
 
+/** The owner of an exchange whose connection was taken over: nothing more is asked of it. */
+const RELEASED: ExchangeOwner = {
+  mustClose: true,
+  pauseBody() {},
+  resumeBody() {},
+  awaitSend() {},
+  responseEnded() {},
+  takeOver() {
+    throw new Error('nsgi: the connection was already taken over');
+  },
+};
+
 /** Request body bytes queued for the app before the socket stops being read. */
 const BODY_HIGH_WATER = 64 * 1024;
 
@@ -84,7 +96,7 @@ function joined(head: Buffer, body: Bytes): Buffer {
 
 /** One request and its response on this connection: the core's abort state, body source and sink. */
 export class RawExchange extends RequestAbort implements BodySource, ResponseSink, UpgradeSource {
-  readonly #conn: ExchangeOwner;
+  #conn: ExchangeOwner;
   readonly #socket: Socket;
   readonly request: RequestHead;
   /** The request body has been fully received (or there is none). */
@@ -113,7 +125,11 @@ export class RawExchange extends RequestAbort implements BodySource, ResponseSin
 
   takeOver(): { socket: Socket; head: Buffer } {
     this.ended = true;
-    return this.#conn.takeOver(this);
+    const taken = this.#conn.takeOver(this);
+    // The connection (its parser, buffers, listeners) is garbage now, though this object lives on as
+    // the request's abort state for as long as the socket is open.
+    this.#conn = RELEASED;
+    return taken;
   }
 
   protected override startWatching(): void {

@@ -59,7 +59,11 @@ export function releaseSharedBuffer(socket: Socket): void {
   const f = fields;
   if (f === null || f === undefined) return;
   const own = socket as unknown as Record<symbol, unknown>;
-  const buf = own[f.buffer] as Buffer | null;
-  if (buf === null) return;
-  own[f.callback] = (n: number): boolean => socket.push(Buffer.from(buf.subarray(0, n)));
+  if (own[f.buffer] === null) return;
+  own[f.callback] = pushCopy;
+}
+
+/** Node calls the read callback with the socket as `this`: one function serves every released socket. */
+function pushCopy(this: Socket, n: number, buf: Buffer): boolean {
+  return this.push(Buffer.from(buf.subarray(0, n)));
 }
