@@ -5,7 +5,14 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
+import express from 'express';
+import Fastify from 'fastify';
+import fastifyWebsocket from '@fastify/websocket';
+import { expressUpgrade, toExpress } from '../adapters/express.js';
+import { nsgiPlugin } from '../adapters/fastify.js';
+import { toNodeListener } from '../adapters/node.js';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { type RawData } from 'ws';
 import type { NsgiWebSocket, WebSocketOffer } from '../src/websocket.js';
@@ -13,7 +20,7 @@ import type { App, Environ } from '../src/types.js';
 import type { ResponseRecord } from '../src/gateway.js';
 import { accessLog, compress, errors, ipFilter, router, validate, type LintError } from '../src/middleware/index.js';
 import { expressFactory, fastifyFactory, nodeFactory, rawFactory } from './conformance/factories.js';
-import type { FactoryOptions, ServerFactory, ServerHandle } from './conformance/harness.js';
+import { listening, type FactoryOptions, type ServerFactory, type ServerHandle } from './conformance/harness.js';
 
 const HOSTS: Array<[string, ServerFactory]> = [
   ['the raw server', rawFactory],
@@ -291,6 +298,18 @@ for (const [name, factory] of HOSTS) {
         c.ws.send(Buffer.alloc(1025, 7));
         const [code] = await c.closed();
         assert.equal(code, 1009);
+      });
+
+      test('ws.protocol-errors: invalid UTF-8 in a text frame closes with 1007, reserved bits with 1002', async () => {
+        for (const [frame, expected] of [
+          [Buffer.from([0x81, 0x81, 0, 0, 0, 0, 0xff]), 1007],
+          [Buffer.from([0xf1, 0x81, 0, 0, 0, 0, 0x61]), 1002],
+        ] as const) {
+          const c = await open(`${base}/echo`);
+          (c.ws as unknown as { _socket: net.Socket })._socket.write(frame);
+          const [code] = await c.closed();
+          assert.equal(code, expected);
+        }
       });
 
       test('ws.ping-pong: the server pings, and answers the client’s pings', async () => {
@@ -640,5 +659,83 @@ describe('WebSocket through middleware', () => {
       rawFactory(echo, { mount: '', websocket: { maxPayload: -1 } }),
       /websocket\.maxPayload must be a number >= 1/,
     );
+  });
+
+  test('ws.express-auth: Express middleware runs before the upgrade and its 401 refuses it', async () => {
+    const web = express();
+    web.use((req, res, next) => {
+      if (req.headers.authorization !== 'Bearer ok') res.status(401).send('who are you');
+      else next();
+    });
+    web.use('/ws', toExpress(echo));
+    const server = http.createServer(web);
+    server.on('upgrade', expressUpgrade(web));
+    const handle = await listening(server);
+    try {
+      const r = await refusal(`ws://127.0.0.1:${handle.port}/ws/`);
+      assert.equal(r.status, 401);
+      assert.equal(r.body, 'who are you');
+      assert.equal(r.headers.connection, 'close');
+      const c = await open(`ws://127.0.0.1:${handle.port}/ws/`, undefined, { headers: { Authorization: 'Bearer ok' } });
+      c.ws.send('in');
+      assert.equal(await c.next(), 'in');
+      c.ws.close();
+      await c.closed();
+    } finally {
+      await handle.close();
+    }
+  });
+
+  for (const withPlugin of [false, true]) {
+    test(`ws.fastify-hooks: onRequest auth runs first${withPlugin ? ', beside @fastify/websocket routes' : ''}`, async () => {
+      const fastify = Fastify();
+      if (withPlugin) await fastify.register(fastifyWebsocket);
+      fastify.addHook('onRequest', async (request, reply) => {
+        if (request.headers.authorization !== 'Bearer ok') await reply.code(401).send('who are you');
+      });
+      await fastify.register(nsgiPlugin, { app: echo, prefix: '/nsgi' });
+      if (withPlugin) {
+        fastify.get('/native', { websocket: true }, (socket) => {
+          socket.send('native route');
+          socket.close();
+        });
+      }
+      await fastify.listen({ port: 0, host: '127.0.0.1' });
+      const base = `ws://127.0.0.1:${(fastify.server.address() as net.AddressInfo).port}`;
+      const auth = { headers: { Authorization: 'Bearer ok' } };
+      try {
+        const r = await refusal(`${base}/nsgi/`);
+        assert.equal(r.status, 401);
+        const c = await open(`${base}/nsgi/`, undefined, auth);
+        c.ws.send('through fastify');
+        assert.equal(await c.next(), 'through fastify');
+        c.ws.close();
+        await c.closed();
+        if (withPlugin) {
+          const n = await open(`${base}/native`, undefined, auth);
+          assert.equal(await n.next(), 'native route');
+          await n.closed();
+        }
+      } finally {
+        await fastify.close();
+      }
+    });
+  }
+
+  test('ws.node-one-liner: a node:http server of your own takes upgrades through listener.upgrade', async () => {
+    const listener = toNodeListener(echo);
+    const server = http.createServer(listener);
+    server.on('upgrade', listener.upgrade);
+    const handle = await listening(server);
+    try {
+      const c = await open(`ws://127.0.0.1:${handle.port}/`);
+      c.ws.send('own server');
+      assert.equal(await c.next(), 'own server');
+      c.ws.close();
+      await c.closed();
+    } finally {
+      await listener.gateway.closeWebSockets(0);
+      await handle.close();
+    }
   });
 });
