@@ -516,15 +516,42 @@ class RequestRun implements OfferOwner {
 
   /**
    * Runs the exchange. A synchronous app returning an Array completes without a single await (the
-   * common case, and the one benchmarks measure); anything else continues in #iterate().
+   * common case, and the one benchmarks measure); a promise continues in #settle(), a body that is
+   * not an Array (or comes after write()) in #iterate().
    */
   run(): Promise<void> | undefined {
     let result: unknown;
-    let body: Body | undefined;
     if (this.#built.websocket) this.#offerWebSocket();
     try {
       result = this.#core.app(this.#built.environ, this.#startResponse);
-      if (isThenable(result)) return this.#iterate(result);
+    } catch (err) {
+      this.#fail(err);
+      return this.#close(undefined, undefined, true);
+    }
+    if (isThenable(result)) return this.#settle(result);
+    return this.#runBody(result);
+  }
+
+  /**
+   * Waits for the app's promise with a reaction rather than a suspended async function: the wait
+   * lasts as long as the app runs (a WebSocket app's, as long as its socket), and costs less so.
+   * Not raced against abort: the body the app returns must be obtained so close() can be called.
+   */
+  #settle(result: PromiseLike<unknown>): Promise<void> {
+    this.#abortState.watch();
+    return Promise.resolve(result).then(
+      (body) => this.#runBody(body),
+      (err: unknown) => {
+        this.#fail(err);
+        return this.#close(undefined, undefined, true);
+      },
+    );
+  }
+
+  /** Sends the body the app returned: an Array at once when it can, anything else chunk by chunk. */
+  #runBody(result: unknown): Promise<void> | undefined {
+    let body: Body | undefined;
+    try {
       checkBody(result);
       body = result;
       if (!Array.isArray(body) || this.#phase >= Phase.Sent) return this.#iterate(body);
@@ -547,23 +574,12 @@ class RequestRun implements OfferOwner {
     if (closing !== undefined) await closing;
   }
 
-  /** The general path: awaits the app's promise, then pulls the body chunk by chunk. */
-  async #iterate(result: unknown): Promise<void> {
+  /** The general path: pulls the body chunk by chunk. */
+  async #iterate(body: Body): Promise<void> {
     this.#abortState.watch();
-    let body: Body | undefined;
     let iterator: Iterator<Bytes> | AsyncIterator<Bytes> | undefined;
     let finished = false;
     try {
-      // Not raced against abort: the body the app returns must be obtained so close() can be called.
-      if (isThenable(result)) result = await result;
-      checkBody(result);
-      body = result;
-      if (Array.isArray(body) && this.#phase < Phase.Sent) {
-        const pending = this.#sendArray(body as unknown[]);
-        if (pending !== undefined) await pending;
-        finished = true;
-        return;
-      }
       const asyncIter = (body as AsyncIterable<Bytes>)[Symbol.asyncIterator];
       const isAsync = typeof asyncIter === 'function';
       iterator = isAsync ? asyncIter.call(body) : (body as Iterable<Bytes>)[Symbol.iterator]();
