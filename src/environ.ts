@@ -461,6 +461,11 @@ function splitTarget(method: string, target: string): TargetParts {
       pathInfo: '',
     };
   }
+  return otherTargetParts(form, t, escaped);
+}
+
+/** splitTarget() for an asterisk-form or absolute-form target: apart, so the common case inlines. */
+function otherTargetParts(form: TargetForm, t: string, escaped: boolean): TargetParts {
   if (form === TargetForm.Asterisk) {
     return { path: '*', query: '', escaped, authority: undefined, scriptName: '', pathInfo: '' };
   }

@@ -153,17 +153,9 @@ export class Gateway {
   handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
     const core = this.#core;
     const start = core.onResponse === undefined ? 0 : performance.now();
-    const guard = req.sendContinue === undefined ? undefined : new ContinueGuard(req, req.sendContinue);
-    let built;
-    try {
-      built = buildEnviron(guard === undefined ? req : guard.info, core.env);
-    } catch (err) {
-      refuseRequest(core, req, sink, err, start);
-      return undefined;
-    }
-    const run = new RequestRun(core, built, req, sink, start);
-    if (guard !== undefined) guard.run = run;
-    return run.run();
+    if (req.sendContinue !== undefined) return continueRun(core, req, sink, start);
+    const built = build(core, req, req, sink, start);
+    return built === undefined ? undefined : new RequestRun(core, built, req, sink, start).run();
   }
 
   /**
@@ -205,6 +197,32 @@ class ContinueGuard {
       },
     };
   }
+}
+
+/** The environ for `info` (the request `req` as the builder sees it), or undefined once a refusal is answered. */
+function build(
+  core: Core,
+  info: RequestInfo,
+  req: RequestInfo,
+  sink: ResponseSink,
+  start: number,
+): BuiltEnviron | undefined {
+  try {
+    return buildEnviron(info, core.env);
+  } catch (err) {
+    refuseRequest(core, req, sink, err, start);
+    return undefined;
+  }
+}
+
+/** Gateway.handle() for a request whose `100 Continue` the host leaves to the core. */
+function continueRun(core: Core, req: RequestInfo, sink: ResponseSink, start: number): Promise<void> | undefined {
+  const guard = new ContinueGuard(req, req.sendContinue!);
+  const built = build(core, guard.info, req, sink, start);
+  if (built === undefined) return undefined;
+  const run = new RequestRun(core, built, req, sink, start);
+  guard.run = run;
+  return run.run();
 }
 
 /** Answers a request buildEnviron() refused: its HttpError, or 500 for a fault in nsgi itself. */

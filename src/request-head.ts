@@ -166,6 +166,12 @@ const ABSOLUTE_HTTP = /^https?:\/\//i;
  * scheme. Throws HttpError (400, 501).
  */
 export function targetForm(method: string, target: string): TargetForm {
+  if (target.charCodeAt(0) === 0x2f /* / */ && method !== 'CONNECT') return TargetForm.Origin;
+  return otherTargetForm(method, target);
+}
+
+/** targetForm() for a target that is not a path: apart, so the common case inlines. */
+function otherTargetForm(method: string, target: string): TargetForm {
   if (method === 'CONNECT') throw connectError(target);
   if (target.charCodeAt(0) === 0x2f /* / */) return TargetForm.Origin;
   if (target === '*') {
