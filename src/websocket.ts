@@ -209,7 +209,7 @@ export class WebSocketHub {
     return (this.#wss = wss);
   }
 
-  /** Completes the handshake on the socket the host handed over; resolves with the open socket. */
+  /** Completes the handshake on the socket the host handed over and returns the open socket. */
   upgrade(
     source: UpgradeSource,
     env: Record<string, unknown>,
