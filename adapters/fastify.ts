@@ -359,8 +359,9 @@ function setUp(fastify: FastifyInstance, options: NsgiPluginOptions): void {
       for (const [name, value] of Object.entries(reply.getHeaders()))
         if (value !== undefined) reply.raw.setHeader(name, value);
     }
-    // An upgrade routed here by @fastify/websocket: its socket is the request's own.
-    if (raw.headers.upgrade !== undefined && reply.raw.socket === raw.socket && raw.socket !== null) {
+    // An upgrade routed here by @fastify/websocket (Node sets `upgrade` only on a request it handed
+    // to an 'upgrade' listener, whose connection has left its HTTP parser).
+    if ((raw as { upgrade?: boolean }).upgrade === true && raw.socket !== null) {
       markUpgrade(raw, reply.raw, raw.socket, foreignHead(raw));
     }
     const info = describeNodeRequest(raw, exchange, target, mounted?.scriptName ?? prefix);

@@ -133,11 +133,6 @@ export class Gateway {
     };
   }
 
-  /** Open WebSockets (SPEC §16). */
-  get websockets(): number {
-    return this.#core.websockets.size;
-  }
-
   /**
    * Graceful shutdown of the WebSockets: each open one gets close code 1001, and those still open
    * after `grace` ms are dropped; later handshakes are refused. Resolves once all are closed.
@@ -229,7 +224,9 @@ function continueRun(core: Core, req: RequestInfo, sink: ResponseSink, start: nu
 function refuseRequest(core: Core, req: RequestInfo, sink: ResponseSink, err: unknown, start: number): void {
   let status: number;
   if (err instanceof HttpError) {
-    const close = err.closeConnection || mayHaveBody(req.rawHeaders);
+    // A refused handshake closes as one the app refuses does (SPEC §16.2), on every host alike.
+    const close =
+      err.closeConnection || mayHaveBody(req.rawHeaders) || (req.upgrade !== undefined && asksUpgrade(req.rawHeaders));
     status = sendPlain(sink, err.status, req.method === 'HEAD', close, err.message, err.headers);
   } else {
     // A fault in nsgi itself (or a throwing trustProxy function): answer, never crash the server.
@@ -279,6 +276,12 @@ function mayHaveBody(raw: readonly string[]): boolean {
     const name = raw[i]!.toLowerCase();
     if (name === 'transfer-encoding' || (name === 'content-length' && raw[i + 1]!.trim() !== '0')) return true;
   }
+  return false;
+}
+
+/** True when the request carries an Upgrade field. */
+function asksUpgrade(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'upgrade') return true;
   return false;
 }
 

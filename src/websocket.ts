@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type PerMessageDeflateOptions } from 'ws';
 import { ClientDisconnectedError, HttpError, InterfaceError, ServerShutdownError } from './errors.js';
+import { describeValue } from './describe.js';
 import { parseResponseHead } from './response-head.js';
 import type { ResponseHeaders } from './types.js';
 
@@ -155,12 +156,20 @@ function count(name: string, v: number | undefined, fallback: number, min: numbe
   return v;
 }
 
+function deflateOption(v: WebSocketOptions['perMessageDeflate']): boolean | PerMessageDeflateOptions {
+  if (v === undefined) return false;
+  if (typeof v === 'boolean' || (typeof v === 'object' && v !== null && !Array.isArray(v))) return v;
+  throw new RangeError(
+    `websocket.perMessageDeflate must be true, false or ws's options object, got ${describeValue(v)}`,
+  );
+}
+
 /** Checks the `websocket` option once, at server creation. */
 export function websocketSettings(options: WebSocketOptions = {}): Settings {
   return {
     maxPayload: count('maxPayload', options.maxPayload, DEFAULT_MAX_PAYLOAD, 1),
     pingInterval: count('pingInterval', options.pingInterval, DEFAULT_PING_INTERVAL, 0),
-    perMessageDeflate: options.perMessageDeflate ?? false,
+    perMessageDeflate: deflateOption(options.perMessageDeflate),
     highWaterMark: count('highWaterMark', options.highWaterMark, DEFAULT_HIGH_WATER_MARK, 0),
     maxQueuedMessages: count('maxQueuedMessages', options.maxQueuedMessages, DEFAULT_MAX_QUEUED, 1),
     closeTimeout: count('closeTimeout', options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 1),
@@ -186,11 +195,6 @@ export class WebSocketHub {
 
   constructor(settings: Settings) {
     this.settings = settings;
-  }
-
-  /** Open sockets. */
-  get size(): number {
-    return this.#open.size;
   }
 
   #server(): WebSocketServer {
@@ -319,6 +323,13 @@ export class Offer implements WebSocketOffer {
   }
 
   #accept(options: AcceptOptions): Socket {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new InterfaceError(
+        'ERR_NSGI_WEBSOCKET_ACCEPT',
+        `accept() takes an options object { protocol?, headers? }, got ${describeValue(options)}; ` +
+          "to choose a subprotocol write accept({ protocol: 'chat' })",
+      );
+    }
     if (this.#accepted) {
       throw new InterfaceError(
         'ERR_NSGI_ACCEPT_TWICE',

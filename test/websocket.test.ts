@@ -59,6 +59,14 @@ function testApp(seen: Seen): App {
       }
       throw new Error('refused');
     },
+    async '/accept-string'(_env, offer) {
+      try {
+        await offer.accept('chat' as never);
+      } catch (err) {
+        seen.errors.push((err as { code: string }).code);
+      }
+      throw new Error('refused');
+    },
     async '/close-4001'(_env, offer) {
       const ws = await offer.accept();
       await ws.close(4001, 'bye');
@@ -437,6 +445,23 @@ for (const [name, factory] of HOSTS) {
         assert.equal(seen.keys.length, reached, 'no bad handshake reached the app');
       });
 
+      if (mount !== '') {
+        test('ws.outside-mount: a handshake outside the mount is answered 404 and the connection closes', async () => {
+          const out = await rawExchange(
+            handle.port,
+            handshake('/elsewhere', `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n`),
+          );
+          assert.match(out, /^HTTP\/1\.1 404 /);
+          assert.match(out, /\r\nConnection: close\r\n/i);
+        });
+      }
+
+      test('ws.accept-options: accept() given something other than an options object says how to call it', async () => {
+        const r = await refusal(`${base}/accept-string`);
+        assert.equal(r.status, 400);
+        assert.equal(seen.errors.at(-1), 'ERR_NSGI_WEBSOCKET_ACCEPT');
+      });
+
       test('ws.shutdown: open sockets get 1001 when the server closes', async () => {
         const c = await open(`${base}/echo`);
         const closed = c.closed();
@@ -658,6 +683,10 @@ describe('WebSocket through middleware', () => {
     await assert.rejects(
       rawFactory(echo, { mount: '', websocket: { maxPayload: -1 } }),
       /websocket\.maxPayload must be a number >= 1/,
+    );
+    await assert.rejects(
+      rawFactory(echo, { mount: '', websocket: { perMessageDeflate: 'yes' as never } }),
+      /websocket\.perMessageDeflate must be true, false or ws's options object, got/,
     );
   });
 
