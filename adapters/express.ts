@@ -98,9 +98,11 @@ function charsetOf(contentType: string | undefined): string {
 
 const STREAM = Symbol('stream');
 
+function noNext(): void {}
+
 /** One request inside Express: the node exchange, with `next()` and Express's view of the request. */
 class ExpressExchange extends MergingNodeExchange {
-  readonly #next: (err?: unknown) => void;
+  #next: (err?: unknown) => void;
   readonly #options: ExpressOptions;
   /**
    * Decided at the first read: the stream itself when nothing upstream touched it, else the bytes
@@ -125,6 +127,12 @@ class ExpressExchange extends MergingNodeExchange {
     if (replay instanceof InterfaceError) return Promise.reject(replay);
     this.#replay = null;
     return Promise.resolve(replay);
+  }
+
+  override release(): void {
+    super.release();
+    // Express's next() holds its whole request and router state.
+    this.#next = noNext;
   }
 
   decline(err?: unknown): boolean {

@@ -74,7 +74,8 @@ class RequestLogErrors implements ErrorStream {
  * `request.raw`, and a disconnect is seen on `reply.raw`, as on node:http.
  */
 class ReplyExchange extends NodeExchange {
-  readonly #reply: FastifyReply;
+  /** Let go of once the connection went to a WebSocket (release()). */
+  #reply: FastifyReply | undefined;
   readonly #forwardErrors: boolean;
   #stream: Readable | undefined = undefined;
   #wantsMore: (() => void) | undefined = undefined;
@@ -92,6 +93,11 @@ class ReplyExchange extends NodeExchange {
     this.#watchSignal = watchSignal;
   }
 
+  override release(): void {
+    super.release();
+    this.#reply = undefined;
+  }
+
   /**
    * Besides the connection closing, Fastify's own `request.signal` aborts the app when Fastify's
    * `handlerTimeout` fires. Only then is it read: otherwise it would only repeat the close already
@@ -101,7 +107,7 @@ class ReplyExchange extends NodeExchange {
   protected override startWatching(): void {
     super.startWatching();
     if (!this.#watchSignal) return;
-    const signal = (this.#reply.request as { signal?: AbortSignal }).signal;
+    const signal = (this.#reply!.request as { signal?: AbortSignal }).signal;
     if (signal === undefined || this.aborted || this.res.writableFinished) return;
     const onAbort = (): void => {
       if (!this.res.writableFinished) this.abort(signal.reason ?? new ClientDisconnectedError());
@@ -111,7 +117,7 @@ class ReplyExchange extends NodeExchange {
   }
 
   override head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
-    const reply = this.#reply;
+    const reply = this.#reply!;
     if (reply.statusCode !== code) reply.code(code);
     // Fastify writes the status line with Node's writeHead(code): it keeps a message already set, and
     // without one uses the standard text, so only a different reason phrase needs setting.
@@ -151,8 +157,8 @@ class ReplyExchange extends NodeExchange {
         cb(err);
       },
     }));
-    if (this.#length !== undefined) this.#reply.header('content-length', String(this.#length));
-    this.#reply.send(stream);
+    if (this.#length !== undefined) this.#reply!.header('content-length', String(this.#length));
+    this.#reply!.send(stream);
     return stream;
   }
 
@@ -176,16 +182,16 @@ class ReplyExchange extends NodeExchange {
   }
 
   override end(reuse: boolean, last?: Bytes): void {
-    if (!reuse) this.#reply.raw.shouldKeepAlive = false;
+    if (!reuse) this.#reply!.raw.shouldKeepAlive = false;
     let stream = this.#stream;
     if (stream === undefined) {
       // One buffer: the fast path. Nothing at all, or an untyped body, are sent so that Fastify adds no Content-Type.
       if (last === undefined || last.length === 0) {
-        this.#reply.send();
+        this.#reply!.send();
         return;
       }
       if (this.#typed) {
-        this.#reply.send(Buffer.isBuffer(last) ? last : Buffer.from(last.buffer, last.byteOffset, last.length));
+        this.#reply!.send(Buffer.isBuffer(last) ? last : Buffer.from(last.buffer, last.byteOffset, last.length));
         return;
       }
       stream = this.#startStream();
@@ -214,7 +220,7 @@ class ReplyExchange extends NodeExchange {
 
   decline(err?: unknown): boolean {
     if (err === undefined || !this.#forwardErrors) return false;
-    this.#reply.send(err);
+    this.#reply!.send(err);
     return true;
   }
 }

@@ -4,8 +4,8 @@
  * the response sink over a ServerResponse.
  */
 
-import { ServerResponse, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestAbort } from '../src/abort.js';
 import { drained } from '../src/drain.js';
@@ -25,8 +25,8 @@ import type { UpgradeSource } from '../src/websocket.js';
  * adapter extends it.
  */
 export class NodeExchange extends RequestAbort implements BodySource, ResponseSink {
-  protected readonly req: IncomingMessage;
-  protected readonly res: ServerResponse;
+  protected req: IncomingMessage;
+  protected res: ServerResponse;
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     super();
@@ -44,6 +44,17 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     res.on('close', () => {
       if (!res.writableFinished) this.abort(new ClientDisconnectedError());
     });
+  }
+
+  /**
+   * The connection went to a WebSocket: this object lives on as the request's abort state for as
+   * long as the socket is open, so it lets go of the host's request and response.
+   */
+  release(): void {
+    this.handedOver();
+    const released = releasedMessages();
+    this.req = released.req;
+    this.res = released.res;
   }
 
   // BodySource
@@ -182,8 +193,35 @@ export function describeNodeRequest(
     scriptName,
   );
   const upgrade = (req as UpgradeRequest)[UPGRADE];
-  if (upgrade !== undefined) info.upgrade = upgrade;
+  if (upgrade !== undefined) info.upgrade = new ExchangeUpgrade(upgrade, exchange);
   return info;
+}
+
+let released: { req: IncomingMessage; res: ServerResponse } | undefined;
+/** What a released exchange holds instead of its request and response: a pair on no connection. */
+function releasedMessages(): { req: IncomingMessage; res: ServerResponse } {
+  if (released === undefined) {
+    const req = new IncomingMessage(new Socket());
+    released = { req, res: new ServerResponse(req) };
+  }
+  return released;
+}
+
+/** An upgrade request's connection as one exchange offers it: taking it over releases the exchange. */
+class ExchangeUpgrade implements UpgradeSource {
+  readonly #connection: NodeUpgrade;
+  readonly #exchange: NodeExchange;
+
+  constructor(connection: NodeUpgrade, exchange: NodeExchange) {
+    this.#connection = connection;
+    this.#exchange = exchange;
+  }
+
+  takeOver(): { socket: Duplex; head: Buffer } {
+    const taken = this.#connection.takeOver();
+    this.#exchange.release();
+    return taken;
+  }
 }
 
 const UPGRADE = Symbol('nsgi.upgrade');
@@ -195,19 +233,19 @@ interface UpgradeRequest extends IncomingMessage {
 
 /** The connection of an upgrade request, which the core takes over when the app accepts a WebSocket. */
 class NodeUpgrade implements UpgradeSource {
-  readonly #res: ServerResponse;
-  readonly #socket: Duplex;
-  readonly #head: Buffer;
+  /** Until the connection is taken over. */
+  #held: { res: ServerResponse; socket: Duplex; head: Buffer } | undefined;
 
   constructor(res: ServerResponse, socket: Duplex, head: Buffer) {
-    this.#res = res;
-    this.#socket = socket;
-    this.#head = head;
+    this.#held = { res, socket, head };
   }
 
   takeOver(): { socket: Duplex; head: Buffer } {
-    this.#res.detachSocket(this.#socket as Socket);
-    return { socket: this.#socket, head: this.#head };
+    const held = this.#held;
+    if (held === undefined) throw new Error('nsgi: the connection was already taken over');
+    this.#held = undefined;
+    held.res.detachSocket(held.socket as Socket);
+    return { socket: held.socket, head: held.head };
   }
 }
 

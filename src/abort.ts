@@ -17,6 +17,14 @@ export class RequestAbort {
   /** Transports override this to start listening for disconnects; called at most once. */
   protected startWatching(): void {}
 
+  /**
+   * The connection has gone to someone who reports its end by calling abort() (a WebSocket): the
+   * transport's own watch is not started from now on.
+   */
+  protected handedOver(): void {
+    this.#watching = true;
+  }
+
   /** Makes sure disconnects are being watched for. */
   watch(): void {
     if (this.#watching) return;

@@ -319,10 +319,10 @@ export interface BuiltEnviron {
   input: BodyInput;
   /** Declared body length; null for a chunked body of unknown length. */
   bodyLength: number | null;
-  /** True when the client asked for `100 Continue`. */
+  /** True when the client asked for `100 Continue` and the host sends it when the app first reads. */
   expectsContinue: boolean;
-  /** A valid WebSocket handshake on a host that can upgrade (SPEC §16). */
-  websocket: boolean;
+  /** On a valid WebSocket handshake (SPEC §16), the connection the host can hand over. */
+  websocket: UpgradeSource | undefined;
 }
 
 /**
@@ -386,10 +386,12 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
   const websocket =
     fields.upgrade &&
     req.upgrade !== undefined &&
-    websocketHandshake(req.method, req.httpVersion, env, framing.bodyLength !== 0);
+    websocketHandshake(req.method, req.httpVersion, env, framing.bodyLength !== 0)
+      ? req.upgrade
+      : undefined;
 
   const bodyLength = framing.bodyLength;
-  const expectsContinue = framing.expectContinue;
+  const expectsContinue = framing.expectContinue && req.sendContinue !== undefined;
   let input = EMPTY_INPUT;
   if (bodyLength !== 0) {
     input = new RequestInput(req.body, {

@@ -37,6 +37,7 @@ import {
   websocketSettings,
   type OfferOwner,
   type Socket as WebSocket,
+  type UpgradeSource,
   type WebSocketOptions,
 } from './websocket.js';
 import { isThenable } from './thenable.js';
@@ -349,6 +350,14 @@ function bytesAfterAccept(): InterfaceError {
     'the app returned body bytes after nsgi.websocket.accept(); return [] and send over the socket',
   );
 }
+/** The sink of a run whose connection a WebSocket took over: the run sends nothing more in HTTP. */
+const RELEASED_SINK: ResponseSink = {
+  head() {},
+  write: () => true,
+  drain: () => Promise.resolve(),
+  end() {},
+  abortResponse() {},
+};
 const DECLINED: Framing = Object.freeze({ contentLength: undefined, chunked: false, noBody: true, close: false });
 
 /** Where a RequestRun's response stands; each phase only moves forward, but for excInfo (§6.2). */
@@ -372,28 +381,32 @@ class RequestRun implements OfferOwner {
   readonly #core: Core;
   /** The environ, the body stream and what the request head said about the body. */
   readonly #built: BuiltEnviron;
-  readonly #req: RequestInfo;
-  readonly #sink: ResponseSink;
+  /** The request; only its summary, for the log and the record, once a WebSocket has opened. */
+  #req: RequestSummary;
+  /** The host's sink; released once a WebSocket has opened, as the run lives as long as the socket. */
+  #sink: ResponseSink;
   readonly #start: number;
   readonly #abortState: RequestInfo['abort'];
   readonly #http11: boolean;
   readonly #head: boolean;
 
-  #phase = Phase.Unstarted;
+  // Every field is set in the constructor, none by an initializer: V8 did not inline the
+  // initializers' function, which cost a call and a write barrier per field (bench/NOTES.md).
+  #phase: Phase;
   /** The status and headers start_response stored (while #phase is Stored). */
-  #stored: ResponseHead | null = null;
-  #framing: Framing | undefined = undefined;
-  #status = 0;
-  #written = 0;
-  #limit = Infinity;
+  #stored: ResponseHead | null;
+  #framing: Framing | undefined;
+  #status: number;
+  #written: number;
+  #limit: number;
   /** The response was dropped (the client left, or the app failed after the head went out). */
-  #aborted = false;
+  #aborted: boolean;
   /** The accepted WebSocket, once the app accepted one. */
-  #socket: WebSocket | undefined = undefined;
+  #socket: WebSocket | undefined;
   /** The body has ended and close() was called; with a WebSocket, the record waits for it to close too. */
-  #bodyEnded = false;
-  /** Made with the run, not inside startResponse: a closure made there kept memory alive (bench/NOTES.md). */
-  readonly #writeFn: WriteFn = (data) => this.#write(data);
+  #bodyEnded: boolean;
+  readonly #writeFn: WriteFn;
+  readonly #startResponse: StartResponse;
 
   /** `start`: performance.now() when the request arrived (0 without an onResponse hook). */
   constructor(core: Core, built: BuiltEnviron, req: RequestInfo, sink: ResponseSink, start: number) {
@@ -405,6 +418,18 @@ class RequestRun implements OfferOwner {
     this.#abortState = req.abort;
     this.#http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
     this.#head = req.method === 'HEAD';
+    this.#phase = Phase.Unstarted;
+    this.#stored = null;
+    this.#framing = undefined;
+    this.#status = 0;
+    this.#written = 0;
+    this.#limit = Infinity;
+    this.#aborted = false;
+    this.#socket = undefined;
+    this.#bodyEnded = false;
+    // Made with the run, not inside start_response, where a closure kept memory alive (bench/NOTES.md).
+    this.#writeFn = (data) => this.#write(data);
+    this.#startResponse = (status, headers, excInfo) => this.#storeHead(status, headers, excInfo);
   }
 
   /** True once the status line and headers have gone to the transport. */
@@ -412,7 +437,7 @@ class RequestRun implements OfferOwner {
     return this.#phase >= Phase.Sent;
   }
 
-  readonly #startResponse: StartResponse = (status, headers, excInfo) => {
+  #storeHead(status: string, headers: ResponseHeaders, excInfo: unknown): WriteFn {
     if (excInfo !== undefined && excInfo !== null) {
       // PEP 3333: once headers are out, re-raise the app's own error (same identity).
       // eslint-disable-next-line @typescript-eslint/only-throw-error -- the app's own object, whatever it is
@@ -434,7 +459,7 @@ class RequestRun implements OfferOwner {
     this.#stored = parseResponseHead(status, headers);
     this.#phase = Phase.Stored;
     return this.#writeFn;
-  };
+  }
 
   /** The PEP's write(): sends the headers if needed, then the bytes, resolving once the transport took them. */
   async #write(data: Bytes): Promise<void> {
@@ -516,11 +541,11 @@ class RequestRun implements OfferOwner {
   #mustClose(): boolean {
     const { input, bodyLength, expectsContinue, websocket } = this.#built;
     // A handshake answered in HTTP: on node:http its connection has left the HTTP parser (SPEC §16.2).
-    if (websocket) return true;
+    if (websocket !== undefined) return true;
     if (input.complete) return false;
     if (bodyLength === 0) return false;
     // The 100 Continue is ours to send (the host defers it to us) and was never sent.
-    if (expectsContinue && this.#req.sendContinue !== undefined && !input.started) return true;
+    if (expectsContinue && !input.started) return true;
     if (bodyLength === null) return true;
     return bodyLength - input.bytesReceived > this.#core.maxDrain;
   }
@@ -542,7 +567,8 @@ class RequestRun implements OfferOwner {
    */
   run(): Promise<void> | undefined {
     let result: unknown;
-    if (this.#built.websocket) this.#offerWebSocket();
+    const upgrade = this.#built.websocket;
+    if (upgrade !== undefined) this.#offerWebSocket(upgrade);
     try {
       result = this.#core.app(this.#built.environ, this.#startResponse);
     } catch (err) {
@@ -823,9 +849,9 @@ class RequestRun implements OfferOwner {
   }
 
   /** Puts the offer in the environ (SPEC §16.2): accepting it commits the run to the socket. */
-  #offerWebSocket(): void {
+  #offerWebSocket(upgrade: UpgradeSource): void {
     const environ = this.#built.environ;
-    environ['nsgi.websocket'] = new Offer(this.#core.websockets, this.#req.upgrade!, environ, this);
+    environ['nsgi.websocket'] = new Offer(this.#core.websockets, upgrade, environ, this);
   }
 
   // OfferOwner: what the offer asks of the run (the run is the owner, so an open socket costs no closures).
@@ -844,6 +870,10 @@ class RequestRun implements OfferOwner {
 
   socketOpened(socket: WebSocket): void {
     this.#socket = socket;
+    // The run lives as long as the socket: keep of the request only what its record needs.
+    const { method, target, httpVersion, remoteAddress } = this.#req;
+    this.#req = { method, target, httpVersion, remoteAddress };
+    this.#sink = RELEASED_SINK;
   }
 
   socketEnded(): void {

@@ -300,10 +300,10 @@ export class Offer implements WebSocketOffer {
   readonly protocols: readonly string[];
   readonly extensions: string;
   readonly #hub: WebSocketHub;
-  readonly #source: UpgradeSource;
+  /** The host's connection until accept() takes it; then let go, as the offer lives on in the environ. */
+  #source: UpgradeSource | undefined;
   readonly #env: Record<string, unknown>;
   readonly #owner: OfferOwner;
-  #accepted = false;
 
   constructor(hub: WebSocketHub, source: UpgradeSource, env: object, owner: OfferOwner) {
     this.#hub = hub;
@@ -330,7 +330,7 @@ export class Offer implements WebSocketOffer {
           "to choose a subprotocol write accept({ protocol: 'chat' })",
       );
     }
-    if (this.#accepted) {
+    if (this.#source === undefined) {
       throw new InterfaceError(
         'ERR_NSGI_ACCEPT_TWICE',
         'nsgi.websocket.accept() was called a second time; a handshake is accepted once',
@@ -349,8 +349,9 @@ export class Offer implements WebSocketOffer {
     const headers = acceptHeaders(options.headers);
     this.#hub.checkOpen();
     this.#owner.commitToSocket();
-    this.#accepted = true;
-    const socket = this.#hub.upgrade(this.#source, this.#env, protocol, headers, this.#owner);
+    const source = this.#source;
+    this.#source = undefined;
+    const socket = this.#hub.upgrade(source, this.#env, protocol, headers, this.#owner);
     this.#owner.socketOpened(socket);
     return socket;
   }

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import express from 'express';
 import Fastify from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
@@ -156,6 +159,12 @@ function testApp(seen: Seen): App {
       return [Buffer.from('refused')];
     }
   };
+}
+
+/** A full garbage collection, for the tests that check what an open socket keeps. */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
 }
 
 function delay(ms: number): Promise<void> {
@@ -747,6 +756,81 @@ describe('WebSocket through middleware', () => {
         }
       } finally {
         await fastify.close();
+      }
+    });
+  }
+
+  // An open socket lives as long as its client likes: it must not keep the HTTP exchange it came from.
+  const hostsSeeingRequests: Array<
+    [string, (app: App, seen: (req: http.IncomingMessage) => void) => Promise<ServerHandle>]
+  > = [
+    [
+      'node:http',
+      async (app, seen) => {
+        const listener = toNodeListener(app);
+        const server = http.createServer(listener);
+        server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+          seen(req);
+          listener.upgrade(req, socket, head);
+        });
+        const handle = await listening(server);
+        return { port: handle.port, close: () => listener.gateway.closeWebSockets(0).then(() => handle.close()) };
+      },
+    ],
+    [
+      'Express',
+      async (app, seen) => {
+        const middleware = toExpress(app);
+        const expressApp = express();
+        expressApp.use((req, _res, next) => {
+          seen(req);
+          next();
+        });
+        expressApp.use(middleware);
+        const server = http.createServer(expressApp);
+        server.on('upgrade', expressUpgrade(expressApp));
+        const handle = await listening(server);
+        return { port: handle.port, close: () => middleware.gateway.closeWebSockets(0).then(() => handle.close()) };
+      },
+    ],
+    [
+      'Fastify',
+      async (app, seen) => {
+        const fastify = Fastify();
+        fastify.addHook('onRequest', (request, _reply, done) => {
+          seen(request.raw);
+          done();
+        });
+        await fastify.register(nsgiPlugin, { app, shutdownGrace: 0 });
+        await fastify.listen({ port: 0, host: '127.0.0.1' });
+        return { port: (fastify.server.address() as net.AddressInfo).port, close: () => fastify.close() };
+      },
+    ],
+  ];
+  for (const [host, serve] of hostsSeeingRequests) {
+    test(`ws.releases-request: an open socket on ${host} keeps neither the request nor the response`, async () => {
+      let request: WeakRef<http.IncomingMessage> | undefined;
+      const handle = await serve(echo, (req) => (request = new WeakRef(req)));
+      try {
+        const c = await open(`ws://127.0.0.1:${handle.port}/`);
+        c.ws.send('open');
+        assert.equal(await c.next(), 'open');
+        assert.ok(request !== undefined, 'the host saw the handshake');
+        for (let i = 0; i < 5 && request.deref() !== undefined; i++) {
+          await delay(10);
+          collectGarbage();
+        }
+        assert.equal(
+          request.deref(),
+          undefined,
+          'the IncomingMessage (and the ServerResponse, which holds it) was collected',
+        );
+        c.ws.send('still open');
+        assert.equal(await c.next(), 'still open');
+        c.ws.close();
+        await c.closed();
+      } finally {
+        await handle.close();
       }
     });
   }

@@ -98,7 +98,8 @@ function joined(head: Buffer, body: Bytes): Buffer {
 export class RawExchange extends RequestAbort implements BodySource, ResponseSink, UpgradeSource {
   #conn: ExchangeOwner;
   readonly #socket: Socket;
-  readonly request: RequestHead;
+  /** The client allows the connection to stay open after this exchange. */
+  readonly #keepAlive: boolean;
   /** The request body has been fully received (or there is none). */
   bodyDone: boolean;
   /** The response has ended (or been dropped). */
@@ -118,7 +119,7 @@ export class RawExchange extends RequestAbort implements BodySource, ResponseSin
     super();
     this.#conn = conn;
     this.#socket = socket;
-    this.request = head;
+    this.#keepAlive = head.keepAlive;
     this.bodyDone = head.bodyLength === 0;
     this.#http10 = head.httpVersion === '1.0';
   }
@@ -196,8 +197,7 @@ export class RawExchange extends RequestAbort implements BodySource, ResponseSin
   // ResponseSink: the head is kept until the first bytes of the body, so both leave in one write.
 
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
-    const h = this.request;
-    this.close = framing.close || !h.keepAlive || this.#conn.mustClose;
+    this.close = framing.close || !this.#keepAlive || this.#conn.mustClose;
     this.#chunked = framing.chunked;
     const flags = (framing.chunked ? 1 : 0) | (this.close ? 2 : this.#http10 ? 4 : 0);
     const date = currentDate();
