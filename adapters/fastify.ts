@@ -122,7 +122,11 @@ class ReplyExchange extends NodeExchange {
     // Fastify writes the status line with Node's writeHead(code): it keeps a message already set, and
     // without one uses the standard text, so only a different reason phrase needs setting.
     const res = reply.raw;
-    if (res.statusMessage !== undefined ? res.statusMessage !== reason : reason !== STATUS_CODES[code])
+    // HTTP/2 has no reason phrase (SPEC §17.2); Node warns when one is read or set.
+    if (
+      this.req.httpVersionMajor !== 2 &&
+      (res.statusMessage !== undefined ? res.statusMessage !== reason : reason !== STATUS_CODES[code])
+    )
       res.statusMessage = reason;
     if (framing.close) reply.raw.shouldKeepAlive = false;
     let typed = false;

@@ -43,6 +43,8 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     }
     res.on('close', () => {
       if (!res.writableFinished) this.abort(new ClientDisconnectedError());
+      // Node's HTTP/2 response reports its stream's writable side, which a reset finishes too.
+      else if (this.req.httpVersionMajor === 2 && !res.finished) this.abort(new ClientDisconnectedError());
     });
   }
 
@@ -68,7 +70,9 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
   head(code: number, reason: string, headers: ResponseHeaders, framing: Framing): void {
     const res = this.res;
     if (framing.close) res.shouldKeepAlive = false;
-    res.writeHead(code, reason, headers);
+    // HTTP/2 has no reason phrase (SPEC §17.2): Node warns when given one.
+    if (this.req.httpVersionMajor === 2) res.writeHead(code, headers);
+    else res.writeHead(code, reason, headers);
   }
 
   write(chunk: Bytes): boolean {
@@ -83,11 +87,16 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     const res = this.res;
     if (last === undefined) res.end();
     else res.end(last);
-    if (!reuse && res.socket !== null) closeAfterFlush(res.socket, false);
+    // Over HTTP/2 (Node's compatibility objects) the socket is the session's: only the stream ends.
+    if (!reuse && res.socket !== null && this.req.httpVersionMajor !== 2) closeAfterFlush(res.socket, false);
   }
 
   abortResponse(): void {
     const res = this.res;
+    if (this.req.httpVersionMajor === 2) {
+      resetStream(res);
+      return;
+    }
     const socket = res.socket;
     if (socket === null || socket.destroyed || !res.headersSent) {
       res.destroy();
@@ -99,6 +108,13 @@ export class NodeExchange extends RequestAbort implements BodySource, ResponseSi
     closeAfterFlush(socket, false);
   }
 }
+
+/** Resets the HTTP/2 stream under Node's compatibility response: the response is incomplete (SPEC §17.2). */
+function resetStream(res: ServerResponse): void {
+  // With an error, the stream is reset with INTERNAL_ERROR without being ended first.
+  res.destroy(DROPPED);
+}
+const DROPPED = new Error('nsgi: the response was dropped');
 
 /** The next chunk of a Node request body, null at its end; rejects if the client left first. */
 export function pullFrom(req: IncomingMessage): Promise<Bytes | null> {
@@ -158,7 +174,8 @@ export class MergingNodeExchange extends NodeExchange {
         res.setHeader(name, mergedHeader(key, held, value, repeats(headers, i, key)));
       }
     }
-    res.writeHead(code, reason);
+    if (this.req.httpVersionMajor === 2) res.writeHead(code);
+    else res.writeHead(code, reason);
   }
 }
 
@@ -192,9 +209,28 @@ export function describeNodeRequest(
     exchange,
     scriptName,
   );
+  if (req.httpVersionMajor === 2) describeH2(info, req);
   const upgrade = (req as UpgradeRequest)[UPGRADE];
   if (upgrade !== undefined) info.upgrade = new ExchangeUpgrade(upgrade, exchange);
   return info;
+}
+
+/**
+ * A request through Node's HTTP/2 compatibility objects (a Fastify with `http2: true`): its
+ * pseudo-headers left out of the header lines, `:authority` for Host, and a body without
+ * Content-Length read to the end of the stream (SPEC §17.1).
+ */
+function describeH2(info: RequestInfo, req: IncomingMessage): void {
+  const raw = req.rawHeaders;
+  const fields: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 0x3a) fields.push(raw[i]!, raw[i + 1]!);
+  info.rawHeaders = fields;
+  const authority = req.headers[':authority'];
+  info.authority = typeof authority === 'string' ? authority : undefined;
+  const stream = (req as unknown as { stream?: { endAfterHeaders: boolean } }).stream;
+  if (stream !== undefined && !stream.endAfterHeaders && req.headers['content-length'] === undefined) {
+    info.streamed = true;
+  }
 }
 
 let released: { req: IncomingMessage; res: ServerResponse } | undefined;

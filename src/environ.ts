@@ -78,6 +78,11 @@ export interface RequestInfo {
    * app with `nsgi.websocket`. Absent on hosts that cannot.
    */
   upgrade?: UpgradeSource | undefined;
+  /**
+   * HTTP/2's `:authority`, which stands for Host (SPEC §17.1); `rawHeaders` then holds the regular
+   * fields only, never a pseudo-header.
+   */
+  authority?: string | undefined;
 }
 
 /** What a deployer may set; every field has a safe default. */
@@ -375,6 +380,7 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
   const fields = mapHeaders(env, req.rawHeaders, options.refuseUnderscore, checked === undefined);
   environ['nsgi.raw_headers'] = fields.pairs;
   fields.http11 = req.httpVersion !== '1.0' && req.httpVersion !== '0.9';
+  if (req.authority !== undefined) takeAuthority(env, fields, req.authority);
   let framing = checked ?? settleFraming(fields, options.maxBodySize);
   // A body no header line frames, which the host says is there (a Fetch stream), is read to its end.
   if (req.streamed === true && framing.bodyLength === 0) framing = UNKNOWN_LENGTH;
@@ -464,6 +470,19 @@ function splitTarget(method: string, target: string): TargetParts {
     };
   }
   return otherTargetParts(form, t, escaped);
+}
+
+/**
+ * HTTP/2's `:authority` as HTTP_HOST: it obeys Host's syntax, and a Host field that names another
+ * authority makes the request malformed (RFC 9113 §8.3.1).
+ */
+function takeAuthority(env: Record<string, string | undefined>, fields: MappedHeaders, authority: string): void {
+  checkHost(authority);
+  if (fields.hasHost && env.HTTP_HOST !== authority) {
+    throw new HttpError(400, 'the Host header differs from :authority', { closeConnection: true });
+  }
+  env.HTTP_HOST = authority;
+  fields.hasHost = true;
 }
 
 /** splitTarget() for an asterisk-form or absolute-form target: apart, so the common case inlines. */

@@ -77,6 +77,7 @@ export function describeRequest(
     abort: exchange,
     sendContinue: undefined,
     upgrade: undefined,
+    authority: undefined,
   };
 }
 

@@ -229,8 +229,7 @@ const NO_BODY: HeadFraming = Object.freeze({ bodyLength: 0, expectContinue: fals
  * Throws HttpError (400, 413, 417, 501).
  */
 export function settleFraming(f: HeadFields, maxBodySize: number): HeadFraming {
-  if (f.http11 && !f.hasHost)
-    throw new HttpError(400, 'HTTP/1.1 request without a Host header', { closeConnection: true });
+  if (f.http11 && !f.hasHost) throw new HttpError(400, 'request without a Host header', { closeConnection: true });
   if (f.transferEncoding === undefined && f.contentLength === undefined && f.expect === undefined) return NO_BODY;
   return bodyFraming(f, maxBodySize);
 }

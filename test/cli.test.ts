@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import http2 from 'node:http2';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -34,7 +36,7 @@ async function serve(args: string[]): Promise<Run & { url: string }> {
   const r = run(['serve', ...args, '--port', '0']);
   const deadline = Date.now() + 15000;
   for (;;) {
-    const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout());
+    const m = /at (https?:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout());
     if (m) return { ...r, url: m[1]! };
     if (r.child.exitCode !== null || Date.now() > deadline) {
       r.child.kill('SIGKILL');
@@ -48,6 +50,68 @@ async function stop(r: Run): Promise<number | null> {
   r.child.kill('SIGTERM');
   return r.exit;
 }
+
+/** One GET over HTTP/2 (TLS or h2c); the status, the body and the SERVER_PROTOCOL-bearing text. */
+async function h2get(url: string, path: string): Promise<{ status: number; body: string }> {
+  const session = http2.connect(url, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  try {
+    const stream = session.request({ ':path': path });
+    const [head] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    let body = '';
+    stream.setEncoding('utf8');
+    for await (const chunk of stream) body += chunk as string;
+    return { status: Number(head[':status']), body };
+  } finally {
+    session.close();
+  }
+}
+
+describe('nsgi serve over TLS and HTTP/2', () => {
+  const TLS = ['--key', 'test/fixtures/key.pem', '--cert', 'test/fixtures/cert.pem'];
+  for (const server of ['raw', 'node', 'fastify']) {
+    it(`--server ${server} with --key/--cert serves h2 and HTTP/1.1 on one port, and says so`, async () => {
+      const s = await serve(['examples/index.ts', '--server', server, ...TLS]);
+      try {
+        assert.match(s.stdout(), /at https:\/\/127\.0\.0\.1:\d+\/ \(HTTP\/2 and HTTP\/1\.1 over TLS, by ALPN\)/);
+        const h2 = await h2get(s.url, '/dispatch/dog');
+        assert.deepEqual(h2, { status: 200, body: 'This is dog!' });
+        const h1 = await new Promise<string>((resolve, reject) =>
+          https
+            .get(`${s.url}/dispatch/cat`, { rejectUnauthorized: false }, (res) => {
+              let body = '';
+              res.on('data', (d: Buffer) => (body += d.toString()));
+              res.on('end', () => resolve(`${res.httpVersion} ${res.statusCode} ${body}`));
+            })
+            .on('error', reject),
+        );
+        assert.equal(h1, '1.1 200 This is cat!');
+        await sleep(50);
+        assert.match(s.stdout(), /"GET \/dispatch\/dog HTTP\/2\.0" 200 /);
+      } finally {
+        assert.equal(await stop(s), 0);
+      }
+    });
+  }
+
+  it('--server node --http2 serves h2c; raw and express refuse --http2 without TLS, naming the fix', async () => {
+    const s = await serve(['examples/index.ts', '--server', 'node', '--http2']);
+    try {
+      assert.match(s.stdout(), /h2c, prior knowledge/);
+      assert.deepEqual(await h2get(s.url, '/dispatch/dog'), { status: 200, body: 'This is dog!' });
+    } finally {
+      assert.equal(await stop(s), 0);
+    }
+    for (const server of ['raw', 'express']) {
+      const r = run(['serve', 'examples/index.ts', '--server', server, '--http2', '--port', '0']);
+      assert.equal(await r.exit, 2);
+      assert.match(r.stderr(), /no HTTP\/2 without TLS; give --key and --cert/);
+    }
+    const half = run(['serve', 'examples/index.ts', '--key', 'test/fixtures/key.pem', '--port', '0']);
+    assert.equal(await half.exit, 2);
+    assert.match(half.stderr(), /TLS needs both --key and --cert/);
+  });
+});
 
 describe('nsgi serve', () => {
   it('serves the examples index, logs one line per request, stops cleanly on SIGTERM', async () => {

@@ -2,6 +2,7 @@
 /** The `nsgi` command line: `nsgi serve <file>[:<export>] [options]`. */
 
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { encodeScriptName } from '../script-name.js';
 import { VERSION } from '../version.js';
@@ -19,6 +20,11 @@ Options:
   --port <n>               port to listen on, 0 for any free port (default 8080)
   --server <name>          raw (default: the bundled strict HTTP/1.1 server), node, express or fastify
   --mount <prefix>         serve the app under a path prefix, e.g. /app (SCRIPT_NAME)
+  --key <file> --cert <file>
+                           TLS with this PEM key and certificate; raw, node and fastify then serve
+                           HTTP/2 and HTTP/1.1 on the port (chosen by ALPN), express HTTP/1.1
+  --http2                  without TLS: HTTP/2 with prior knowledge (h2c, for a proxy that speaks
+                           it), on --server node or fastify
   --workers <n>            run n processes sharing the port (node:cluster); a worker that dies is
                            replaced; wsgi.multiprocess is true (default 1: a single process)
   --no-access-log          do not print a line per request
@@ -29,6 +35,8 @@ Options:
 
 interface ServeArgs {
   spec: string;
+  tls: { key: Buffer; cert: Buffer } | undefined;
+  h2c: boolean;
   host: string;
   port: number;
   server: string;
@@ -40,10 +48,11 @@ interface ServeArgs {
 
 function parseServeArgs(argv: string[]): ServeArgs {
   const accessLog = !argv.includes('--no-access-log');
+  const h2c = argv.includes('--http2');
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv.filter((a) => a !== '--no-access-log'),
+      args: argv.filter((a) => a !== '--no-access-log' && a !== '--http2'),
       allowPositionals: true,
       options: {
         host: { type: 'string', default: '127.0.0.1' },
@@ -51,6 +60,8 @@ function parseServeArgs(argv: string[]): ServeArgs {
         server: { type: 'string', default: 'raw' },
         workers: { type: 'string', default: '1' },
         mount: { type: 'string', default: '' },
+        key: { type: 'string' },
+        cert: { type: 'string' },
         'shutdown-timeout': { type: 'string', default: '10' },
       },
     });
@@ -83,7 +94,37 @@ function parseServeArgs(argv: string[]): ServeArgs {
   } catch (err) {
     throw new CliError((err as Error).message, 2);
   }
-  return { spec: positionals[0]!, host: values.host, port, server, mount, accessLog, shutdownTimeout, workers };
+  const tls = readTls(values.key, values.cert);
+  return {
+    spec: positionals[0]!,
+    tls,
+    h2c,
+    host: values.host,
+    port,
+    server,
+    mount,
+    accessLog,
+    shutdownTimeout,
+    workers,
+  };
+}
+
+/** The PEM files of --key and --cert, read once at start; both or neither. */
+function readTls(keyFile: string | undefined, certFile: string | undefined): ServeArgs['tls'] {
+  if (keyFile === undefined && certFile === undefined) return undefined;
+  if (keyFile === undefined || certFile === undefined)
+    throw new CliError(
+      `TLS needs both --key and --cert (PEM files); ${keyFile === undefined ? '--key' : '--cert'} is missing`,
+      2,
+    );
+  const read = (flag: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new CliError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 2);
+    }
+  };
+  return { key: read('--key', keyFile), cert: read('--cert', certFile) };
 }
 
 async function serve(argv: string[]): Promise<void> {
@@ -99,15 +140,23 @@ async function serve(argv: string[]): Promise<void> {
     host: args.host,
     port: args.port,
     mount: args.mount,
+    tls: args.tls,
+    h2c: args.h2c,
     multiprocess: args.workers > 1,
     onResponse: args.accessLog ? (record) => process.stdout.write(formatAccessLine(record)) : undefined,
   });
   if (cluster.isPrimary) {
     process.stdout.write(
-      `nsgi ${VERSION}: serving ${loaded.file} (export ${loaded.exportName}) with --server ${args.server} at ${running.url}${args.mount}/\n`,
+      `nsgi ${VERSION}: serving ${loaded.file} (export ${loaded.exportName}) with --server ${args.server} at ${running.url}${args.mount}/ (${running.protocols})\n`,
     );
   } else {
-    process.send?.({ nsgi: 'listening', url: running.url, file: loaded.file, exportName: loaded.exportName });
+    process.send?.({
+      nsgi: 'listening',
+      url: running.url,
+      protocols: running.protocols,
+      file: loaded.file,
+      exportName: loaded.exportName,
+    });
   }
 
   let stopping = false;
@@ -149,12 +198,13 @@ function supervise(args: ServeArgs): void {
   let quickDeaths = 0;
   const started = new Map<Worker, number>();
   const fork = () => started.set(cluster.fork(), Date.now());
-  cluster.on('message', (_worker, msg: { nsgi?: string; url?: string; file?: string; exportName?: string }) => {
+  type Listening = { nsgi?: string; url?: string; protocols?: string; file?: string; exportName?: string };
+  cluster.on('message', (_worker, msg: Listening) => {
     if (msg?.nsgi !== 'listening' || announced) return;
     announced = true;
     process.stdout.write(
       `nsgi ${VERSION}: serving ${msg.file} (export ${msg.exportName}) with --server ${args.server} and ${args.workers} workers ` +
-        `at ${msg.url}${args.mount}/\n`,
+        `at ${msg.url}${args.mount}/ (${msg.protocols})\n`,
     );
   });
   cluster.on('exit', (worker, code, signal) => {

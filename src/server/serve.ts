@@ -9,6 +9,7 @@ import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REQUEST_TARGET } from '../environ.js
 import { Gateway, type GatewayOptions } from '../gateway.js';
 import { encodeScriptName } from '../script-name.js';
 import type { AppLike } from '../types.js';
+import { ALPN_H2_H1, H2Host } from '../http2.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './parser.js';
 
@@ -24,6 +25,12 @@ export interface ServeOptions extends GatewayOptions {
   cert?: string | Buffer | undefined;
   /** Further TLS options (ca, passphrase, ciphers, ALPN...) for `tls.createServer`. */
   tls?: tls.TlsOptions | undefined;
+  /**
+   * With TLS, offer HTTP/2 by ALPN (SPEC §17): connections that pick `h2` are served by node:http2
+   * through the same core, the rest by the bundled HTTP/1.1 parser. Default true; ignored without
+   * TLS, and when `tls.ALPNProtocols` is given.
+   */
+  http2?: boolean | undefined;
   /** URL path prefix the app is mounted at (SCRIPT_NAME); requests outside it get 404. Default `''`. */
   scriptName?: string | undefined;
   /** Largest header section in bytes, request line included (431 above). Default 16 KiB. */
@@ -53,7 +60,7 @@ export interface NsgiServer {
   address(): AddressInfo | string;
   /** The URL to reach the server at (`http://127.0.0.1:8080`, or the socket path). */
   readonly url: string;
-  /** Connections currently open. */
+  /** Connections currently open (HTTP/2 sessions included). */
   readonly connections: number;
   /**
    * Stops accepting, closes idle connections, lets requests in progress finish (their responses
@@ -124,6 +131,8 @@ interface RawServer {
   ctx: ServerContext;
   secure: boolean;
   gateway: Gateway;
+  /** The HTTP/2 side, on a TLS server that offers `h2`. */
+  h2: H2Host | undefined;
 }
 
 function build(app: AppLike, options: ServeOptions): RawServer {
@@ -134,16 +143,23 @@ function build(app: AppLike, options: ServeOptions): RawServer {
     throw new TypeError('TLS needs both key and cert (PEM); give both, or neither for plain HTTP');
   }
   const maxConnections = positive('maxConnections', options.maxConnections, 10_000);
+  const offersH2 = secure && options.http2 !== false && options.tls?.ALPNProtocols === undefined;
+  const h2 = offersH2 ? new H2Host(gateway, ctx.scriptName, ctx.keepAliveTimeout) : undefined;
   const accept = (socket: net.Socket) => {
     if (ctx.closing) {
       socket.destroy();
       return;
     }
-    ctx.conns.add(new Connection(ctx, socket, secure));
+    if (h2 !== undefined && (socket as tls.TLSSocket).alpnProtocol === 'h2') h2.accept(socket);
+    else ctx.conns.add(new Connection(ctx, socket, secure));
   };
   let server: net.Server;
   if (secure) {
-    server = tls.createServer({ ...options.tls, key: options.key, cert: options.cert, allowHalfOpen: true }, accept);
+    const alpn = offersH2 ? { ALPNProtocols: ALPN_H2_H1 } : {};
+    server = tls.createServer(
+      { ...options.tls, ...alpn, key: options.key, cert: options.cert, allowHalfOpen: true },
+      accept,
+    );
     server.on('tlsClientError', () => {}); // a failed handshake is the client's problem, not a server error
   } else {
     server = net.createServer({ allowHalfOpen: true }, accept);
@@ -160,7 +176,7 @@ function build(app: AppLike, options: ServeOptions): RawServer {
     ticker = setInterval(() => ctx.tick(), step).unref();
   });
   server.on('close', () => clearInterval(ticker));
-  return { server, ctx, secure, gateway };
+  return { server, ctx, secure, gateway, h2 };
 }
 
 /**
@@ -174,7 +190,7 @@ export function createServer(app: AppLike, options: ServeOptions = {}): net.Serv
 
 /** Starts the server; resolves once it listens. */
 export async function serve(app: AppLike, options: ServeOptions = {}): Promise<NsgiServer> {
-  const { server, ctx, secure, gateway } = build(app, options);
+  const { server, ctx, secure, gateway, h2 } = build(app, options);
   const shutdownGrace = options.shutdownGrace ?? 10_000;
   if (!(shutdownGrace >= 0))
     throw new RangeError(`shutdownGrace must be a number >= 0, got ${String(options.shutdownGrace)}`);
@@ -202,7 +218,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
       return `${secure ? 'https' : 'http'}://${host}:${a.port}`;
     },
     get connections() {
-      return ctx.conns.size;
+      return ctx.conns.size + (h2?.sessions ?? 0);
     },
     server,
     gateway,
@@ -229,8 +245,10 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
           finish();
         });
         for (const conn of [...ctx.conns]) conn.shutdown();
+        h2?.close();
         force = setTimeout(() => {
           for (const conn of [...ctx.conns]) conn.forceClose();
+          h2?.destroy();
         }, grace).unref();
       });
       return closing;

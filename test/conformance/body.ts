@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import type { App, AppLike, Body, Bytes, Environ, ResponseHeaders, StartResponse } from '../../src/types.js';
-import { connect, deferred, header, headerAll, rawRequest, readUntil, sleep } from '../helpers/raw-http.js';
+import { connect, deferred, header, headerAll, readUntil, sleep } from '../helpers/raw-http.js';
 import { b, type SuiteContext } from './context.js';
 
 /** The cases of body iteration and framing (SPEC §4, §8). */
 export function bodyCases(c: SuiteContext): void {
-  const { P, it, withServer, get } = c;
+  const { P, it, withServer, get, send } = c;
   const ok = (sr: StartResponse) => sr('200 OK', [['Content-Type', 'text/plain']]);
 
   it(
@@ -48,7 +48,7 @@ export function bodyCases(c: SuiteContext): void {
       ];
       for (const app of forms) {
         await withServer(app, async (port) => {
-          const r = await rawRequest(port, get('/'));
+          const r = await send(port, get('/'));
           assert.equal(r.responses[0]!.status, 200);
           assert.equal(r.responses[0]!.body.toString(), 'abc');
         });
@@ -71,7 +71,7 @@ export function bodyCases(c: SuiteContext): void {
       for (const [value, msg] of bad) {
         const app: App = (_e, sr) => (ok(sr), value as Body);
         await withServer(app, async (port, log) => {
-          const r = await rawRequest(port, get('/'));
+          const r = await send(port, get('/'));
           assert.equal(r.responses[0]!.status, 500);
           assert.match(log.text, msg);
         });
@@ -89,12 +89,12 @@ export function bodyCases(c: SuiteContext): void {
           yield b('lazy');
         })();
       await withServer(lazy, async (port) => {
-        const r = await rawRequest(port, get('/'));
+        const r = await send(port, get('/'));
         assert.equal(r.responses[0]!.body.toString(), 'lazy');
       });
       const never: App = () => [];
       await withServer(never, async (port, log) => {
-        const r = await rawRequest(port, get('/'));
+        const r = await send(port, get('/'));
         assert.equal(r.responses[0]!.status, 500);
         assert.match(log.text, /start_response/);
       });
@@ -113,9 +113,10 @@ export function bodyCases(c: SuiteContext): void {
         yield b('');
       })();
     await withServer(app, async (port) => {
-      const r = await rawRequest(port, get('/'));
+      const r = await send(port, get('/'));
       assert.equal(r.responses[0]!.body.toString(), 'ab');
-      assert.equal(r.responses[0]!.chunked, true);
+      // HTTP/2 frames the body in DATA frames, where an empty one ends nothing.
+      if (!c.h2) assert.equal(r.responses[0]!.chunked, true);
       assert.ok(!r.text.includes('\r\n0\r\n\r\n1\r\n'));
     });
   });
@@ -130,7 +131,7 @@ export function bodyCases(c: SuiteContext): void {
         [b(environ.PATH_INFO === '/long' ? 'hello world' : 'hello')]
       );
       await withServer(list, async (port) => {
-        const r = await rawRequest(port, get('/') + get('/long'), { methods: ['GET', 'GET'] });
+        const r = await send(port, get('/') + get('/long'), { methods: ['GET', 'GET'] });
         assert.equal(header(r.responses[0]!, 'content-length'), '5');
         assert.equal(header(r.responses[1]!, 'content-length'), '11');
         assert.deepEqual(shared, [['Content-Type', 'text/plain']], "the app's header list is left as it was");
@@ -143,10 +144,15 @@ export function bodyCases(c: SuiteContext): void {
         })()
       );
       await withServer(stream, async (port) => {
-        const r = await rawRequest(port, get('/'));
-        assert.equal(header(r.responses[0]!, 'transfer-encoding'), 'chunked');
+        const r = await send(port, get('/'));
         assert.equal(r.responses[0]!.body.toString(), 'hello');
-        const old = await rawRequest(port, `GET ${P}/ HTTP/1.0\r\n\r\n`, { waitForClose: true });
+        if (c.h2) {
+          // HTTP/2: no length, and the body runs to the end of the stream (SPEC §17.2).
+          assert.equal(header(r.responses[0]!, 'content-length'), undefined);
+          return;
+        }
+        assert.equal(header(r.responses[0]!, 'transfer-encoding'), 'chunked');
+        const old = await send(port, `GET ${P}/ HTTP/1.0\r\n\r\n`, { waitForClose: true });
         assert.equal(header(old.responses[0]!, 'transfer-encoding'), undefined);
         assert.equal(old.closed, true);
         assert.equal(old.responses[0]!.body.toString(), 'hello');
@@ -176,7 +182,7 @@ export function bodyCases(c: SuiteContext): void {
         };
       };
       await withServer(app, async (port) => {
-        const r = await rawRequest(port, get('/') + get('/'), { methods: ['GET', 'GET'] });
+        const r = await send(port, get('/') + get('/'), { methods: ['GET', 'GET'] });
         assert.equal(r.responses.length, 2);
         assert.equal(r.responses[0]!.body.toString(), 'hello');
         assert.equal(r.responses[1]!.body.toString(), 'hello');
@@ -198,14 +204,15 @@ export function bodyCases(c: SuiteContext): void {
         return [b('hel'), b('lo')];
       };
       await withServer(app, async (port, log) => {
-        const r = await rawRequest(port, get('/') + get('/'), {
+        const r = await send(port, get('/') + get('/'), {
           methods: ['GET', 'GET'],
           waitForClose: true,
           timeout: 2000,
         });
-        assert.equal(r.closed, true);
+        assert.equal(c.cutShort(r), true, 'the response is dropped, not completed');
         assert.equal(r.truncated, true);
-        assert.ok(r.text.endsWith('hello'));
+        // Over HTTP/2 the second request is a stream of its own, answered in turn.
+        assert.ok(c.h2 ? r.responses[0]!.body.toString() === 'hello' : r.text.endsWith('hello'), r.text);
         assert.match(log.text, /too few bytes \(5\).*\(10\)/);
       });
     },
@@ -245,7 +252,7 @@ export function bodyCases(c: SuiteContext): void {
       };
     };
     await withServer(app, async (port) => {
-      const r = await rawRequest(
+      const r = await send(
         port,
         `HEAD ${P}/ HTTP/1.1\r\nHost: h\r\n\r\n` + get('/204') + get('/304') + get('/204-list'),
         {
@@ -427,9 +434,9 @@ export function bodyCases(c: SuiteContext): void {
         app,
         async (port, log) => {
           for (const p of ['/ok', '/iter-throw', '/sr-throw', '/truncated', '/async-close', '/close-throws']) {
-            await rawRequest(port, get(p), { timeout: 2000 });
+            await send(port, get(p), { timeout: 2000 });
           }
-          await rawRequest(port, `HEAD ${P}/head HTTP/1.1\r\nHost: h\r\n\r\n`, { methods: ['HEAD'] });
+          await send(port, `HEAD ${P}/head HTTP/1.1\r\nHost: h\r\n\r\n`, { methods: ['HEAD'] });
           await sleep(60);
           assert.deepEqual(counts, {
             '/ok': 1,
@@ -442,7 +449,7 @@ export function bodyCases(c: SuiteContext): void {
           });
           assert.equal(asyncCloseDone, true);
           assert.match(log.text, /close exploded/);
-          const r = await rawRequest(port, get('/ok'));
+          const r = await send(port, get('/ok'));
           assert.equal(r.responses[0]!.status, 200, 'the server keeps serving');
         },
         { onResponse: (rec) => records.push(rec.status) },
@@ -463,7 +470,7 @@ export function bodyCases(c: SuiteContext): void {
       return [b('x')];
     };
     await withServer(app, async (port) => {
-      const r = await rawRequest(port, get('/') + get('/dated'), { methods: ['GET', 'GET'] });
+      const r = await send(port, get('/') + get('/dated'), { methods: ['GET', 'GET'] });
       assert.deepEqual(headerAll(r.responses[0]!, 'set-cookie'), ['a=1', 'b=2']);
       assert.equal(headerAll(r.responses[0]!, 'date').length, 1);
       assert.deepEqual(headerAll(r.responses[1]!, 'date'), ['Tue, 01 Jan 2030 00:00:00 GMT']);
@@ -495,7 +502,7 @@ export function bodyCases(c: SuiteContext): void {
         return environ['wsgi.file_wrapper'](file, 4);
       };
       await withServer(app, async (port) => {
-        const r = await rawRequest(port, get('/'));
+        const r = await send(port, get('/'));
         assert.equal(r.responses[0]!.body.toString(), '456789');
         await sleep(20);
         assert.equal(fileClosed, 1);
@@ -513,7 +520,7 @@ export function bodyCases(c: SuiteContext): void {
       return [b('ok')];
     };
     await withServer(app, async (port, log) => {
-      const r = await rawRequest(port, get('/'));
+      const r = await send(port, get('/'));
       assert.equal(r.responses[0]!.status, 200);
       assert.match(log.text, /ünïcødé ☃\na\nb\n/);
     });
@@ -527,6 +534,16 @@ export function bodyCases(c: SuiteContext): void {
       return [b('alive')];
     };
     await withServer(app, async (port) => {
+      if (c.h2) {
+        // supertest speaks HTTP/1.1: over HTTP/2 the same three requests go as streams of one session.
+        const r = await send(port, get('/throw') + get('/reject') + get('/'), { methods: ['GET', 'GET', 'GET'] });
+        assert.deepEqual(
+          r.responses.map((x) => x.status),
+          [500, 500, 200],
+        );
+        assert.equal(r.responses[2]!.body.toString(), 'alive');
+        return;
+      }
       const agent = request(`http://127.0.0.1:${port}`);
       await agent.get(`${P}/throw`).expect(500);
       await agent.get(`${P}/reject`).expect(500);

@@ -1,5 +1,6 @@
 /** Every server the conformance suite runs on, as a factory: the test files and the lint matrix share them. */
 
+import { readFileSync } from 'node:fs';
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -9,6 +10,7 @@ import type { Gateway } from '../../src/gateway.js';
 import { nsgiFrameworkErrors, nsgiPlugin } from '../../adapters/fastify.js';
 import { createNodeServer } from '../../adapters/node.js';
 import { serve } from '../../src/server/index.js';
+import { once } from 'node:events';
 import { listening, type ServerFactory, type ServerHandle } from './harness.js';
 
 export const rawFactory: ServerFactory = async (app, { mount, ...options }) => {
@@ -47,9 +49,49 @@ export const expressFactory: ServerFactory = async (app, { mount, trustProxy, ..
   return closingSockets(await listening(server), middleware.gateway);
 };
 
+/** The test certificate (for localhost), for the hosts that serve HTTP/2 over TLS. */
+const TLS = {
+  key: readFileSync(new URL('../fixtures/key.pem', import.meta.url)),
+  cert: readFileSync(new URL('../fixtures/cert.pem', import.meta.url)),
+};
+
+/** The raw server with TLS: connections that pick h2 by ALPN are served through node:http2 (SPEC §17). */
+export const rawTlsFactory: ServerFactory = async (app, { mount, ...options }) => {
+  const server = await serve(app, { ...options, ...TLS, scriptName: mount, host: '127.0.0.1', port: 0 });
+  const address = server.address();
+  if (typeof address === 'string') throw new Error('expected a TCP address');
+  return { port: address.port, tls: true, close: () => server.close(0) };
+};
+
+/** createNodeServer with `http2: true`: with TLS (h2 and HTTP/1.1 by ALPN), or h2c without. */
+function nodeH2(secure: boolean): ServerFactory {
+  return async (app, { mount, ...options }) => {
+    const server = createNodeServer(app, { ...options, scriptName: mount, http2: true, ...(secure ? TLS : {}) });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      port: (server.address() as AddressInfo).port,
+      tls: secure,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  };
+}
+export const nodeH2Factory = nodeH2(true);
+export const nodeH2cFactory = nodeH2(false);
+
+/** The plugin on a Fastify created with `http2: true` (h2c). */
+export const fastifyH2Factory: ServerFactory = (app, options) => fastifyOn({ http2: true }, app, options);
+
 /** The app registered with the plugin; the suite's log goes to Fastify's logger, trustProxy to Fastify's. */
-export const fastifyFactory: ServerFactory = async (app, { mount, trustProxy, errorLog, ...options }) => {
+export const fastifyFactory: ServerFactory = (app, options) => fastifyOn({}, app, options);
+
+async function fastifyOn(
+  server: { http2?: true },
+  app: Parameters<ServerFactory>[0],
+  { mount, trustProxy, errorLog, ...options }: Parameters<ServerFactory>[1],
+): Promise<ServerHandle> {
   const fastify = Fastify({
+    ...(server as object),
     // Paths Fastify's router cannot decode (%FF) still reach the app, as the README recommends.
     frameworkErrors: nsgiFrameworkErrors,
     trustProxy: trustProxy as boolean | string | undefined,
@@ -68,11 +110,11 @@ export const fastifyFactory: ServerFactory = async (app, { mount, trustProxy, er
   return {
     port: (fastify.server.address() as AddressInfo).port,
     close: async () => {
-      fastify.server.closeAllConnections();
+      (fastify.server as Partial<http.Server>).closeAllConnections?.();
       await fastify.close();
     },
   };
-};
+}
 
 /** The app as a Fetch handler, served by @hono/node-server. */
 export const fetchFactory: ServerFactory = async (app, { mount, ...options }) => {

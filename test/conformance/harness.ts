@@ -27,6 +27,8 @@ const EMPTY_DIR = mkdtempSync(join(tmpdir(), 'nsgi-empty-'));
 export interface ServerHandle {
   port: number;
   close(): Promise<void>;
+  /** The server speaks TLS (the HTTP/2 transport then connects with it). */
+  tls?: boolean | undefined;
 }
 
 /** Options every host must honour for the suite; the mount prefix is applied the host's own way. */

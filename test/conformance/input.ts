@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { ClientDisconnectedError } from '../../src/errors.js';
 import type { App, Bytes, Environ } from '../../src/types.js';
-import { connect, deferred, rawRequest, readUntil, sleep } from '../helpers/raw-http.js';
+import { connect, deferred, readUntil, sleep } from '../helpers/raw-http.js';
 import { b, type SuiteContext } from './context.js';
 
 /** The cases of wsgi.input (SPEC §7). */
 export function inputCases(c: SuiteContext): void {
-  const { P, it, withServer, get } = c;
+  const { P, it, withServer, get, send } = c;
   /** An app that runs `reader` on wsgi.input and answers with what it returned, as JSON. */
   function reading(reader: (input: Environ['wsgi.input'], environ: Environ) => Promise<unknown>) {
     const results: unknown[] = [];
@@ -27,12 +27,12 @@ export function inputCases(c: SuiteContext): void {
   it('input.read', 'read() returns the body then empty bytes; read(n) returns exactly n', async () => {
     const { app } = reading(async (input) => [s(await input.read()), (await input.read()).length]);
     await withServer(app, async (port) => {
-      const r = await rawRequest(port, post('hello world'));
+      const r = await send(port, post('hello world'));
       assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['hello world', 0]);
     });
     const five = reading(async (input) => [s(await input.read(5)), s(await input.read(100)), s(await input.read(1))]);
     await withServer(five.app, async (port) => {
-      const r = await rawRequest(port, post('hello world'));
+      const r = await send(port, post('hello world'));
       assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['hello', ' world', '']);
     });
   });
@@ -43,7 +43,7 @@ export function inputCases(c: SuiteContext): void {
     async () => {
       const { app } = reading(async (input) => [s(await input.read(100)), s(await input.read(100))]);
       await withServer(app, async (port) => {
-        const r = await rawRequest(port, post('12345') + post('abc'), { methods: ['POST', 'POST'] });
+        const r = await send(port, post('12345') + post('abc'), { methods: ['POST', 'POST'] });
         assert.equal(r.responses.length, 2);
         assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['12345', '']);
         assert.deepEqual(JSON.parse(r.responses[1]!.body.toString()), ['abc', '']);
@@ -67,7 +67,7 @@ export function inputCases(c: SuiteContext): void {
         else reqs.push(`${i % 4 === 0 ? 'HEAD' : 'GET'} ${P}/?${i} HTTP/1.1\r\nHost: h\r\n\r\n`);
         methods.push(i % 2 ? 'POST' : i % 4 === 0 ? 'HEAD' : 'GET');
       }
-      const r = await rawRequest(port, reqs.join(''), { methods, timeout: 4000 });
+      const r = await send(port, reqs.join(''), { methods, timeout: 4000 });
       assert.equal(r.responses.length, 20);
       r.responses.forEach((res, i) => {
         assert.equal(res.status, 200);
@@ -81,7 +81,7 @@ export function inputCases(c: SuiteContext): void {
   it('input.no-body', 'a request without a body reads as empty at once', async () => {
     const { app } = reading(async (input) => (await input.read()).length);
     await withServer(app, async (port) => {
-      const r = await rawRequest(port, get('/'));
+      const r = await send(port, get('/'));
       assert.equal(r.responses[0]!.body.toString(), '0');
     });
   });
@@ -98,12 +98,12 @@ export function inputCases(c: SuiteContext): void {
       return out;
     });
     await withServer(app, async (port) => {
-      const r = await rawRequest(port, post('a\nbb\nccc'));
+      const r = await send(port, post('a\nbb\nccc'));
       assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['a\n', 'bb', '\n', 'ccc', '']);
     });
     const lines = reading(async (input) => (await input.readlines()).map(s));
     await withServer(lines.app, async (port) => {
-      const r = await rawRequest(port, post('a\nbb\nccc'));
+      const r = await send(port, post('a\nbb\nccc'));
       assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['a\n', 'bb\n', 'ccc']);
     });
     const iter = reading(async (input) => {
@@ -112,7 +112,7 @@ export function inputCases(c: SuiteContext): void {
       return out;
     });
     await withServer(iter.app, async (port) => {
-      const r = await rawRequest(port, post('x\ny\n'));
+      const r = await send(port, post('x\ny\n'));
       assert.deepEqual(JSON.parse(r.responses[0]!.body.toString()), ['x\n', 'y\n']);
     });
   });
@@ -125,7 +125,7 @@ export function inputCases(c: SuiteContext): void {
       cl: environ.CONTENT_LENGTH ?? null,
     }));
     await withServer(app, async (port) => {
-      const r = await rawRequest(
+      const r = await send(
         port,
         `POST ${P}/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`,
       );
@@ -199,7 +199,7 @@ export function inputCases(c: SuiteContext): void {
         return [b('no')];
       };
       await withServer(refusing, async (port) => {
-        const r = await rawRequest(
+        const r = await send(
           port,
           `POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n`,
           { waitForClose: true, timeout: 2000 },
@@ -209,7 +209,7 @@ export function inputCases(c: SuiteContext): void {
         assert.equal(r.closed, true, 'unread body that large must close the connection');
         // Even a small announced body: the client may still send it after the answer, where it
         // would be read as the next request.
-        const small = await rawRequest(
+        const small = await send(
           port,
           `POST ${P}/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`,
           { waitForClose: true, timeout: 2000 },
@@ -233,17 +233,17 @@ export function inputCases(c: SuiteContext): void {
       await withServer(
         app,
         async (port) => {
-          const r = await rawRequest(port, post('x'.repeat(11)), { waitForClose: true, timeout: 2000 });
+          const r = await send(port, post('x'.repeat(11)), { waitForClose: true, timeout: 2000 });
           assert.equal(r.responses[0]!.status, 413);
           assert.equal(called, 0);
-          const c = await rawRequest(
+          const c = await send(
             port,
             `POST ${P}/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n`,
             { waitForClose: true, timeout: 2000 },
           );
           assert.equal(c.responses[0]!.status, 413);
           assert.equal(called, 1);
-          const ok = await rawRequest(port, post('x'.repeat(10)));
+          const ok = await send(port, post('x'.repeat(10)));
           assert.equal(ok.responses[0]!.status, 200);
         },
         { maxBodySize: 10 },
@@ -258,7 +258,7 @@ export function inputCases(c: SuiteContext): void {
     };
     await withServer(app, async (port) => {
       const big = 'x'.repeat(1024 * 1024);
-      const r = await rawRequest(
+      const r = await send(
         port,
         `POST ${P}/one HTTP/1.1\r\nHost: h\r\nContent-Length: ${big.length}\r\n\r\n${big}` + get('/two'),
         {

@@ -130,6 +130,8 @@ export interface RawExchange {
   closed: boolean;
   /** True when the last response was cut short by the close. */
   truncated: boolean;
+  /** Over HTTP/2: each stream's RST_STREAM code (0 for one that ended normally), in request order. */
+  resetCodes?: number[] | undefined;
 }
 
 export interface RawOptions {
