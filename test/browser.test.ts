@@ -13,6 +13,7 @@ import { mount } from '../src/middleware/index.js';
 import type { App } from '../src/types.js';
 import { launchBrowser } from './helpers/browser.js';
 import { HOSTS } from './helpers/hosts.js';
+import { fastifyH2TlsFactory, nodeH2Factory, rawTlsFactory } from './conformance/factories.js';
 
 /** The seed's hello page at /seed, the demo site everywhere else. */
 const quiet = { write() {} };
@@ -74,6 +75,46 @@ describe('in a browser', () => {
       } finally {
         await page.close();
         await running.close();
+      }
+    });
+  }
+
+  for (const [name, factory] of [
+    ['the raw server with TLS', rawTlsFactory],
+    ['createNodeServer({ http2: true }) with TLS', nodeH2Factory],
+    ['Fastify with http2: true and TLS', fastifyH2TlsFactory],
+  ] as const) {
+    it(`the demo site over HTTPS on ${name}: the browser speaks h2`, async () => {
+      const handle = await factory(site, { mount: '', errorLog: quiet });
+      const url = `https://127.0.0.1:${handle.port}`;
+      // The test certificate is self-signed.
+      const context = await browser.newContext({ ignoreHTTPSErrors: true });
+      const page = await context.newPage();
+      page.setDefaultTimeout(5000);
+      try {
+        await page.goto(`${url}/seed/`);
+        assert.equal((await page.locator('body').innerText()).trim(), 'hello world');
+        const protocol = () =>
+          page.evaluate(
+            () =>
+              (
+                globalThis as unknown as { performance: { getEntries(): Array<{ nextHopProtocol?: string }> } }
+              ).performance.getEntries()[0]?.nextHopProtocol,
+          );
+        assert.equal(await protocol(), 'h2');
+        await page.goto(`${url}/`);
+        assert.equal(await page.title(), 'Welcome to nsgi');
+        assert.equal(await protocol(), 'h2');
+        await page.click('text=About');
+        await page.waitForURL('**/about');
+        assert.match(await page.locator('p').innerText(), /^Served to 127\.0\.0\.1 over https\.$/);
+        await page.goto(`${url}/`);
+        await page.fill('input[name=message]', 'bonjour over h2');
+        await Promise.all([page.waitForURL('**/echo'), page.click('button')]);
+        assert.equal(await page.locator('.echo').innerText(), 'bonjour over h2');
+      } finally {
+        await context.close();
+        await handle.close();
       }
     });
   }

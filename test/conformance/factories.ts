@@ -82,11 +82,17 @@ export const nodeH2cFactory = nodeH2(false);
 /** The plugin on a Fastify created with `http2: true` (h2c). */
 export const fastifyH2Factory: ServerFactory = (app, options) => fastifyOn({ http2: true }, app, options);
 
+/** The plugin on a Fastify with `http2: true` and TLS (`https` with `allowHTTP1`): h2 and HTTP/1.1 by ALPN. */
+export const fastifyH2TlsFactory: ServerFactory = async (app, options) => ({
+  ...(await fastifyOn({ http2: true, https: { ...TLS, allowHTTP1: true } }, app, options)),
+  tls: true,
+});
+
 /** The app registered with the plugin; the suite's log goes to Fastify's logger, trustProxy to Fastify's. */
 export const fastifyFactory: ServerFactory = (app, options) => fastifyOn({}, app, options);
 
 async function fastifyOn(
-  server: { http2?: true },
+  server: { http2?: true; https?: object },
   app: Parameters<ServerFactory>[0],
   { mount, trustProxy, errorLog, ...options }: Parameters<ServerFactory>[1],
 ): Promise<ServerHandle> {

@@ -243,6 +243,25 @@ describe('buildEnviron', () => {
     assert.equal(requestUri(root, false), 'http://127.0.0.1:8080/a');
   });
 
+  it('HTTP/2: :authority stands for Host, under its rules (SPEC §17.1)', () => {
+    const h2 = (over: Partial<RequestInfo>) => req({ httpVersion: '2.0', rawHeaders: [], ...over });
+    const e = buildEnviron(h2({ authority: 'a.test:8443' }), opts).environ;
+    assert.equal(e.HTTP_HOST, 'a.test:8443');
+    assert.equal(e.SERVER_PROTOCOL, 'HTTP/2.0');
+    assert.deepEqual(e['nsgi.raw_headers'], []);
+    assert.equal(
+      buildEnviron(h2({ authority: 'a.test', rawHeaders: ['host', 'a.test'] }), opts).environ.HTTP_HOST,
+      'a.test',
+    );
+    assert.match(refused({ httpVersion: '2.0', rawHeaders: [] }, 400).message, /without a Host header/);
+    assert.match(
+      refused({ httpVersion: '2.0', authority: 'a.test', rawHeaders: ['host', 'b.test'] }, 400).message,
+      /differs from :authority/,
+    );
+    for (const bad of ['user@h', 'h/p', 'h:8x', 'a b'])
+      refused({ httpVersion: '2.0', authority: bad, rawHeaders: [] }, 400);
+  });
+
   it('VERSION matches package.json', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     assert.equal(VERSION, pkg.version);
