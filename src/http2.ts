@@ -223,7 +223,10 @@ export class H2Host {
     idleTimeout: number,
     options: http2.ServerOptions = {},
   ) {
-    const server = http2.createServer(options);
+    const server = http2.createServer({
+      ...options,
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, ...options.settings },
+    });
     server.on(
       'stream',
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) =>
@@ -257,6 +260,9 @@ export class H2Host {
     for (const session of this.#sessions) session.destroy();
   }
 }
+
+/** Streams a client may have open at once on a session (node:http2 sets no limit; nginx's is 128). */
+const MAX_CONCURRENT_STREAMS = 100;
 
 /** ALPN protocols a TLS server offers when it serves HTTP/2 beside HTTP/1.1, in preference order. */
 export const ALPN_H2_H1 = ['h2', 'http/1.1'];
