@@ -13,6 +13,7 @@ import type { RequestInfo } from '../src/environ.js';
 import { ClientDisconnectedError } from '../src/errors.js';
 import type { Framing, ResponseSink } from '../src/gateway.js';
 import { mergedHeader } from '../src/header-merge.js';
+import { regularFields } from '../src/http2.js';
 import type { BodySource } from '../src/input.js';
 import { closeAfterFlush, describeRequest, peersOf } from '../src/host.js';
 import type { Bytes, ResponseHeaders } from '../src/types.js';
@@ -221,10 +222,7 @@ export function describeNodeRequest(
  * Content-Length read to the end of the stream (SPEC §17.1).
  */
 function describeH2(info: RequestInfo, req: IncomingMessage): void {
-  const raw = req.rawHeaders;
-  const fields: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 0x3a) fields.push(raw[i]!, raw[i + 1]!);
-  info.rawHeaders = fields;
+  info.rawHeaders = regularFields(req.rawHeaders);
   const authority = req.headers[':authority'];
   info.authority = typeof authority === 'string' ? authority : undefined;
   const stream = (req as unknown as { stream?: { endAfterHeaders: boolean } }).stream;

@@ -154,7 +154,7 @@ function pullStream(stream: ServerHttp2Stream): Promise<Bytes | null> {
 }
 
 /** The regular fields of an HTTP/2 request, `[name, value, ...]`: every pseudo-header left out. */
-function regularFields(raw: readonly string[]): string[] {
+export function regularFields(raw: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
