@@ -1,8 +1,10 @@
 /**
  * Instructions per request, counted by valgrind's callgrind: unlike req/s on a shared machine, the
- * count is repeatable (within about 0.2%), so it shows small changes to the per-request cost. V8's
- * hash seed is fixed: with a random one, property lookups in Node's own dictionaries cost a
- * different amount in every process (runs of one build differed by up to 0.7%).
+ * count does not depend on the machine's speed, so it shows small changes to the per-request cost.
+ * V8's hash seed is fixed: with a random one, property lookups in Node's own dictionaries cost a
+ * different amount in every process (runs of one build differed by up to 0.7%). Runs of one build
+ * still fall into two modes a few percent apart (how often V8 scavenges, bench/NOTES.md): compare
+ * builds by the medians of several rounds.
  * Each server runs under callgrind; it is warmed up until the JIT has settled, the counters are
  * zeroed, a fixed number of keep-alive requests is sent, and the counters are dumped.
  *
