@@ -216,6 +216,8 @@ export function serveStream(
 export class H2Host {
   readonly server: http2.Http2Server;
   readonly #sessions = new Set<ServerHttp2Session>();
+  /** Called when the last open session has closed. */
+  onEmpty: (() => void) | undefined = undefined;
 
   constructor(
     gateway: Gateway,
@@ -234,7 +236,10 @@ export class H2Host {
     );
     server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session);
-      session.once('close', () => this.#sessions.delete(session));
+      session.once('close', () => {
+        this.#sessions.delete(session);
+        if (this.#sessions.size === 0) this.onEmpty?.();
+      });
       if (idleTimeout > 0) session.setTimeout(idleTimeout, () => session.close());
     });
     this.server = server;

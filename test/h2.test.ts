@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import tls from 'node:tls';
+import { createNodeServer } from '../adapters/node.js';
+import { serve } from '../src/server/index.js';
 import type { App, Environ } from '../src/types.js';
 import { fastifyH2Factory, nodeH2cFactory, nodeH2Factory, rawTlsFactory } from './conformance/factories.js';
 import { LogCapture, type ServerFactory, type ServerHandle } from './conformance/harness.js';
@@ -333,3 +337,56 @@ for (const [name, factory] of HOSTS) {
     });
   });
 }
+
+describe('HTTP/2 options', () => {
+  const TLS = {
+    key: readFileSync(new URL('./fixtures/key.pem', import.meta.url)),
+    cert: readFileSync(new URL('./fixtures/cert.pem', import.meta.url)),
+  };
+  const hello: App = (_environ, startResponse) => {
+    startResponse('200 OK', [['Content-Type', 'text/plain']]);
+    return [text('hello')];
+  };
+
+  test('h2.raw-opt-out: the bundled server with http2: false offers only HTTP/1.1 over TLS', async () => {
+    const server = await serve(hello, { port: 0, ...TLS, http2: false, errorLog: new LogCapture() });
+    try {
+      const port = (server.address() as { port: number }).port;
+      const socket = tls.connect({
+        port,
+        host: '127.0.0.1',
+        ALPNProtocols: ['h2', 'http/1.1'],
+        rejectUnauthorized: false,
+      });
+      await once(socket, 'secureConnect');
+      assert.notEqual(socket.alpnProtocol, 'h2', 'no h2 offered: the connection is HTTP/1.1');
+      socket.end();
+      await once(socket, 'close');
+    } finally {
+      await server.close(0);
+    }
+  });
+
+  test('h2.graceful-close: closing the bundled server lets an open stream finish, then the session goes', async () => {
+    const release = deferred();
+    const app: App = async (_environ, startResponse) => {
+      await release.promise;
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [text('finished')];
+    };
+    const server = await serve(app, { port: 0, ...TLS, errorLog: new LogCapture() });
+    const session = connectTo({ port: (server.address() as { port: number }).port, tls: true, close: async () => {} });
+    const pending = fetchOn(session, { ':path': '/' });
+    await sleep(50);
+    const closed = server.close(5000);
+    await sleep(50);
+    release.resolve();
+    assert.equal((await pending).body.toString(), 'finished');
+    await closed;
+    assert.equal(server.connections, 0);
+  });
+
+  test('h2.node-options: createNodeServer refuses key without cert, naming both', () => {
+    assert.throws(() => createNodeServer(hello, { http2: true, key: TLS.key }), /TLS needs both key and cert/);
+  });
+});

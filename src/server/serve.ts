@@ -230,7 +230,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
         // eslint-disable-next-line prefer-const -- finish() may run (and clear it) before it is set
         let force: NodeJS.Timeout | undefined;
         const finish = () => {
-          if (!serverClosed || !socketsClosed || ctx.conns.size > 0) return;
+          if (!serverClosed || !socketsClosed || ctx.conns.size > 0 || (h2?.sessions ?? 0) > 0) return;
           clearTimeout(force);
           resolve();
         };
@@ -240,6 +240,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
           finish();
         });
         ctx.onEmpty = finish;
+        if (h2 !== undefined) h2.onEmpty = finish;
         server.close(() => {
           serverClosed = true;
           finish();
