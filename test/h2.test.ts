@@ -390,3 +390,28 @@ describe('HTTP/2 options', () => {
     assert.throws(() => createNodeServer(hello, { http2: true, key: TLS.key }), /TLS needs both key and cert/);
   });
 });
+
+test('tls.vanished-handshake: a TLS client that vanishes mid-handshake does not hold close(grace) past the grace', async () => {
+  const server = await serve((_e, startResponse) => (startResponse('200 OK', []), []), {
+    port: 0,
+    key: readFileSync(new URL('./fixtures/key.pem', import.meta.url)),
+    cert: readFileSync(new URL('./fixtures/cert.pem', import.meta.url)),
+  });
+  const socket = tls.connect({
+    port: (server.address() as { port: number }).port,
+    host: '127.0.0.1',
+    rejectUnauthorized: false,
+  });
+  await once(socket, 'secureConnect');
+  socket.destroy();
+  await sleep(50);
+  const started = Date.now();
+  // close() keeps no timer of its own alive (it must not hold a process open): this test does.
+  const alive = setInterval(() => {}, 1000);
+  try {
+    await server.close(200);
+  } finally {
+    clearInterval(alive);
+  }
+  assert.ok(Date.now() - started < 2000, `close(200) took ${Date.now() - started} ms`);
+});

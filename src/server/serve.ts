@@ -91,6 +91,8 @@ class ServerContext implements ConnectionContext {
   now = Date.now();
   closing = false;
   readonly conns = new Set<Connection>();
+  /** Every TCP connection of a TLS server, from its first byte: at the grace, those left (a handshake that never ended) are dropped. */
+  readonly tcpSockets = new Set<net.Socket>();
   onEmpty: (() => void) | undefined = undefined;
 
   constructor(gateway: Gateway, options: ServeOptions) {
@@ -161,6 +163,11 @@ function build(app: AppLike, options: ServeOptions): RawServer {
       accept,
     );
     server.on('tlsClientError', () => {}); // a failed handshake is the client's problem, not a server error
+    // Connections still in their handshake have no Connection yet: close(grace) drops them at the grace.
+    server.on('connection', (socket: net.Socket) => {
+      ctx.tcpSockets.add(socket);
+      socket.once('close', () => ctx.tcpSockets.delete(socket));
+    });
   } else {
     server = net.createServer({ allowHalfOpen: true }, accept);
   }
@@ -250,6 +257,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
         force = setTimeout(() => {
           for (const conn of [...ctx.conns]) conn.forceClose();
           h2?.destroy();
+          for (const socket of ctx.tcpSockets) socket.destroy();
         }, grace).unref();
       });
       return closing;
