@@ -386,6 +386,10 @@ describe('HTTP/2 options', () => {
     assert.equal(server.connections, 0);
   });
 
+  test('h2.raw-needs-tls: the bundled server refuses http2: true without TLS, naming createNodeServer for h2c', async () => {
+    await assert.rejects(serve(hello, { port: 0, http2: true }), /http2: true needs key and cert.*createNodeServer/);
+  });
+
   test('h2.node-options: createNodeServer refuses key without cert, naming both', () => {
     assert.throws(() => createNodeServer(hello, { http2: true, key: TLS.key }), /TLS needs both key and cert/);
   });

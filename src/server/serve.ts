@@ -27,8 +27,8 @@ export interface ServeOptions extends GatewayOptions {
   tls?: tls.TlsOptions | undefined;
   /**
    * With TLS, offer HTTP/2 by ALPN (SPEC §17): connections that pick `h2` are served by node:http2
-   * through the same core, the rest by the bundled HTTP/1.1 parser. Default true; ignored without
-   * TLS, and when `tls.ALPNProtocols` is given.
+   * through the same core, the rest by the bundled HTTP/1.1 parser. Default true with TLS; `true`
+   * without key and cert is refused (no h2c here); off when `tls.ALPNProtocols` is given.
    */
   http2?: boolean | undefined;
   /** URL path prefix the app is mounted at (SCRIPT_NAME); requests outside it get 404. Default `''`. */
@@ -145,6 +145,12 @@ function build(app: AppLike, options: ServeOptions): RawServer {
     throw new TypeError('TLS needs both key and cert (PEM); give both, or neither for plain HTTP');
   }
   const maxConnections = positive('maxConnections', options.maxConnections, 10_000);
+  if (options.http2 === true && !secure) {
+    throw new TypeError(
+      'http2: true needs key and cert: the bundled server offers HTTP/2 by ALPN over TLS; ' +
+        'for HTTP/2 without TLS (h2c) use createNodeServer(app, { http2: true })',
+    );
+  }
   const offersH2 = secure && options.http2 !== false && options.tls?.ALPNProtocols === undefined;
   const h2 = offersH2 ? new H2Host(gateway, ctx.scriptName, ctx.keepAliveTimeout) : undefined;
   const accept = (socket: net.Socket) => {
