@@ -544,15 +544,15 @@ function mapHeaders(
   };
   const stamp = ++build;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
+    let name = raw[i]!;
     const value = trimOws(raw[i + 1]!);
-    pairs[i >> 1] = [name, raw[i + 1]!];
     const at = i >> 1;
     let entry = entriesByPosition.get(at, name);
     if (entry === undefined) {
       entry = headerEntry(name);
       entriesByPosition.set(at, name, entry);
-    }
+    } else name = entriesByPosition.nameAt(at);
+    pairs[at] = [name, raw[i + 1]!];
     const repeated = entry.shared ? entry.seen === stamp : env[entry.key] !== undefined;
     entry.seen = stamp;
     switch (entry.kind) {

@@ -144,7 +144,8 @@ export class Gateway {
 
   /**
    * Runs the app for one request. Returns undefined when the response completed synchronously, else
-   * a promise that never rejects: every failure becomes a response or an abort.
+   * a promise that never rejects: every failure becomes a response or an abort, and a fault of nsgi
+   * itself a log line and a dropped response.
    */
   handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
     const core = this.#core;
@@ -154,15 +155,9 @@ export class Gateway {
     return built === undefined ? undefined : new RequestRun(core, built, req, sink, start).run();
   }
 
-  /**
-   * Runs one request without waiting for it: handle(), with a last guard that turns a failure of
-   * nsgi itself (handle() never rejects on the app's account) into a log line and a dropped response.
-   */
+  /** Runs one request without waiting for it (what hosts call). */
   dispatch(req: RequestInfo, sink: ResponseSink): void {
-    this.handle(req, sink)?.catch((err: unknown) => {
-      process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
-      sink.abortResponse();
-    });
+    void this.handle(req, sink);
   }
 
   /**
@@ -405,7 +400,8 @@ class RequestRun implements OfferOwner {
   #socket: WebSocket | undefined;
   /** The body has ended and close() was called; with a WebSocket, the record waits for it to close too. */
   #bodyEnded: boolean;
-  readonly #writeFn: WriteFn;
+  /** The PEP's write(), made by the first start_response() call. */
+  #writeFn: WriteFn | undefined;
   readonly #startResponse: StartResponse;
 
   /** `start`: performance.now() when the request arrived (0 without an onResponse hook). */
@@ -427,8 +423,7 @@ class RequestRun implements OfferOwner {
     this.#aborted = false;
     this.#socket = undefined;
     this.#bodyEnded = false;
-    // Made with the run, not inside start_response, where a closure kept memory alive (bench/NOTES.md).
-    this.#writeFn = (data) => this.#write(data);
+    this.#writeFn = undefined;
     this.#startResponse = (status, headers, excInfo) => this.#storeHead(status, headers, excInfo);
   }
 
@@ -458,7 +453,12 @@ class RequestRun implements OfferOwner {
     this.#stored = null;
     this.#stored = parseResponseHead(status, headers);
     this.#phase = Phase.Stored;
-    return this.#writeFn;
+    return (this.#writeFn ??= this.#makeWrite());
+  }
+
+  /** Apart from #storeHead, so the closure keeps nothing of a start_response() call alive. */
+  #makeWrite(): WriteFn {
+    return (data) => this.#write(data);
   }
 
   /** The PEP's write(): sends the headers if needed, then the bytes, resolving once the transport took them. */
@@ -573,10 +573,23 @@ class RequestRun implements OfferOwner {
       result = this.#core.app(this.#built.environ, this.#startResponse);
     } catch (err) {
       this.#fail(err);
-      return this.#close(undefined, undefined, true);
+      return this.#guard(this.#close(undefined, undefined, true));
     }
     if (isThenable(result)) return this.#settle(result);
-    return this.#runBody(result);
+    return this.#guard(this.#runBody(result));
+  }
+
+  /**
+   * The run's promise never rejects: a rejection here is a fault of nsgi itself (the app's errors
+   * are answered or logged before), so it is logged and the response dropped.
+   */
+  #guard(p: Promise<void> | undefined): Promise<void> | undefined {
+    return p === undefined ? undefined : p.then(undefined, (err: unknown) => this.#internalError(err));
+  }
+
+  #internalError(err: unknown): void {
+    process.stderr.write(`nsgi: internal error: ${String((err as Error)?.stack ?? err)}\n`);
+    this.#sink.abortResponse();
   }
 
   /**
@@ -587,12 +600,21 @@ class RequestRun implements OfferOwner {
   #settle(result: PromiseLike<unknown>): Promise<void> {
     this.#abortState.watch();
     return Promise.resolve(result).then(
-      (body) => this.#runBody(body),
-      (err: unknown) => {
-        this.#fail(err);
-        return this.#close(undefined, undefined, true);
-      },
+      (body) => this.#settled(true, body),
+      (err: unknown) => this.#settled(false, err),
     );
+  }
+
+  /** The app's promise settled with a body (`ok`) or an error. Guarded here, not by a chain of its own. */
+  #settled(ok: boolean, value: unknown): Promise<void> | undefined {
+    try {
+      if (ok) return this.#guard(this.#runBody(value));
+      this.#fail(value);
+      return this.#guard(this.#close(undefined, undefined, true));
+    } catch (fault) {
+      this.#internalError(fault);
+      return undefined;
+    }
   }
 
   /** Sends the body the app returned: an Array at once when it can, anything else chunk by chunk. */

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { RequestAbort } from './abort.js';
 import type { RequestInfo } from './environ.js';
 import type { BodySource } from './input.js';
+import { internalize } from './native.js';
 import { targetPath } from './uri.js';
 import type { Environ } from './types.js';
 
@@ -143,8 +144,17 @@ export class PositionalMemo<T> {
 
   set(i: number, name: string, value: T): void {
     if (i >= this.#positions) return;
-    this.#names[i] = name;
+    // A copy of its own: the name as parsed may be a slice of a request head it would keep alive.
+    this.#names[i] = internalize(name);
     this.#values[i] = value;
+  }
+
+  /**
+   * After a hit on get(i, name): a string equal to `name`, the one every request with that name at
+   * that position shares, so what a request keeps (its header pairs) holds no copy of its own.
+   */
+  nameAt(i: number): string {
+    return this.#names[i]!;
   }
 }
 

@@ -6,7 +6,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket, type PerMessageDeflateOptions } from 'ws';
+import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import { ClientDisconnectedError, HttpError, InterfaceError, ServerShutdownError } from './errors.js';
 import { describeValue } from './describe.js';
 import { parseResponseHead } from './response-head.js';
@@ -206,6 +206,7 @@ export class WebSocketHub {
       maxPayload: s.maxPayload,
       perMessageDeflate: s.perMessageDeflate,
       closeTimeout: s.closeTimeout,
+      WebSocket: OwnedWebSocket,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     wss.on('headers', (headers: string[], req: IncomingMessage) => {
       for (const [name, value] of (req as unknown as HandshakeRequest).extraHeaders) headers.push(`${name}: ${value}`);
@@ -387,19 +388,29 @@ const BINARY = { binary: true };
 /** What send() returns while there is room: one settled promise for every call. */
 const SENT = Promise.resolve();
 
-/** ws emits with the WebSocket as `this`: one set of listeners for every socket, none made per socket. */
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  ownerOf(this).receive(isBinary ? data : data.toString('utf8'));
+/**
+ * ws's WebSocket handing its events straight to the nsgi socket that owns it: an open socket keeps
+ * no listener, and no `once` wrapper, of its own (bench/NOTES.md).
+ */
+class OwnedWebSocket extends WebSocket {
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const owner = (this as unknown as { [OWNER]?: Socket })[OWNER];
+    if (owner === undefined) return false;
+    switch (event) {
+      case 'message':
+        owner.receive(b === true ? (a as Buffer) : (a as Buffer).toString('utf8'));
+        break;
+      case 'pong':
+        owner.alive = true;
+        break;
+      case 'close':
+        owner.ended(a as number, (b as Buffer).toString('utf8'));
+        break;
+      // 'error': ws closes with the right code (1002, 1007, 1009) after reporting a protocol error.
+    }
+    return true;
+  }
 }
-function onPong(this: WebSocket): void {
-  ownerOf(this).alive = true;
-}
-function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  ownerOf(this).ended(code, reason.toString('utf8'));
-}
-// ws closes with the right code (1002, 1007, 1009) after reporting a protocol error here.
-function onError(): void {}
-const ownerOf = (ws: WebSocket) => (ws as unknown as { [OWNER]: Socket })[OWNER];
 
 /** An accepted socket over ws (SPEC §16.3); it is its own async iterator. */
 export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
@@ -426,10 +437,6 @@ export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
     this.#hub = hub;
     this.#owner = owner;
     (ws as unknown as { [OWNER]: Socket })[OWNER] = this;
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('error', onError);
-    ws.once('close', onClose);
   }
 
   get protocol(): string {
@@ -452,6 +459,7 @@ export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
 
   /** ws reported the end of the connection. */
   ended(code: number, reason: string): void {
+    if (this.#ended) return;
     this.closeCode = code;
     this.closeReason = reason;
     this.#ended = true;
