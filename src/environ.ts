@@ -21,6 +21,7 @@ import {
   type HeadFraming,
 } from './request-head.js';
 import { ownsPath } from './script-name.js';
+import type { ProxyHeader } from './server/proxy-protocol.js';
 import type { Environ, ErrorStream } from './types.js';
 import { VERSION } from './version.js';
 import { websocketHandshake, type UpgradeSource } from './websocket.js';
@@ -83,6 +84,8 @@ export interface RequestInfo {
    * fields only, never a pseudo-header.
    */
   authority?: string | undefined;
+  /** The PROXY protocol header the connection began with: `environ['nsgi.proxy']` (SPEC §18). */
+  proxy?: ProxyHeader | undefined;
 }
 
 /** What a deployer may set; every field has a safe default. */
@@ -407,6 +410,7 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
     });
     environ['wsgi.input'] = input;
   }
+  if (req.proxy !== undefined) environ['nsgi.proxy'] = req.proxy;
   if (options.extra !== undefined) Object.assign(environ, options.extra);
   return { environ, input, bodyLength, expectsContinue, websocket };
 }

@@ -155,6 +155,11 @@ export class Gateway {
     return built === undefined ? undefined : new RequestRun(core, built, req, sink, start).run();
   }
 
+  /** Writes one line of the server's own (not about a request) to the error log. */
+  log(message: string): void {
+    this.#core.env.errors.write(`nsgi: ${message}\n`);
+  }
+
   /** Runs one request without waiting for it (what hosts call). */
   dispatch(req: RequestInfo, sink: ResponseSink): void {
     void this.handle(req, sink);

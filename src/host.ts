@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { RequestAbort } from './abort.js';
 import type { RequestInfo } from './environ.js';
 import type { BodySource } from './input.js';
+import type { ProxyHeader } from './server/proxy-protocol.js';
 import { internalize } from './native.js';
 import { targetPath } from './uri.js';
 import type { Environ } from './types.js';
@@ -22,6 +23,8 @@ export interface Peers {
   localAddress: string | undefined;
   localPort: number | undefined;
   tls: boolean;
+  /** The PROXY protocol header the connection began with (the raw server's, SPEC §18). */
+  proxy: ProxyHeader | undefined;
 }
 
 /** Each of Node's address getters asks the socket handle again: a connection's are read once. */
@@ -40,6 +43,7 @@ function readPeers(socket: Socket): Peers {
     localAddress: socket.localAddress,
     localPort: socket.localPort,
     tls: (socket as { encrypted?: boolean }).encrypted === true,
+    proxy: undefined,
   };
   // A socket already closed has no addresses to give; do not remember that.
   if (peers.remoteAddress !== undefined) peersBySocket.set(socket, peers);
@@ -79,6 +83,7 @@ export function describeRequest(
     sendContinue: undefined,
     upgrade: undefined,
     authority: undefined,
+    proxy: peers.proxy,
   };
 }
 

@@ -48,6 +48,7 @@ export type { HeadFraming } from './request-head.js';
 export { RequestAbort } from './abort.js';
 export { EMPTY_SOURCE, type BodySource } from './input.js';
 export type { TextSink } from './error-stream.js';
+export type { ProxyAddress, ProxyHeader, ProxyTlv } from './server/proxy-protocol.js';
 export type {
   AcceptOptions,
   NsgiWebSocket,

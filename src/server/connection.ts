@@ -12,9 +12,12 @@ import type { Gateway } from '../gateway.js';
 import { EMPTY_SOURCE } from '../input.js';
 import { RawExchange, type ExchangeOwner } from './exchange.js';
 import { ParseError, RequestParser, type ParserHandler, type ParserLimits, type RequestHead } from './parser.js';
+import { clientUsedTls, namesClient, parseProxyHeader, type ProxyMode } from './proxy-protocol.js';
 import { readIntoSharedBuffer, releaseSharedBuffer } from './read-buffer.js';
 
 function ignore(): void {}
+
+const EMPTY = Buffer.alloc(0);
 
 /** What every connection of one server shares. */
 export interface ConnectionContext {
@@ -31,6 +34,14 @@ export interface ConnectionContext {
   readonly closing: boolean;
   /** Called once when the connection is gone. */
   forget(conn: Connection): void;
+  /** The PROXY protocol policy (SPEC §18), or undefined when it is off. */
+  readonly proxy: ProxyPolicy | undefined;
+}
+
+export interface ProxyPolicy {
+  readonly mode: ProxyMode;
+  /** True for a peer that may (in 'v1'/'v2' mode: must) send a PROXY header. */
+  allows(address: string): boolean;
 }
 
 const enum Deadline {
@@ -47,7 +58,11 @@ export class Connection implements ParserHandler, ExchangeOwner {
   readonly #ctx: ConnectionContext;
   readonly #socket: Socket;
   readonly #parser: RequestParser;
-  readonly #peers: Peers;
+  #peers: Peers;
+  /** While a PROXY header is awaited: the bytes received so far; then undefined. */
+  #proxyBytes: Buffer | undefined = undefined;
+  /** The peer is in proxyAllowFrom: its header is read (else one is refused). */
+  #proxyAllowed = false;
 
   /** The request being answered (and possibly still received). */
   #exchange: RawExchange | undefined = undefined;
@@ -78,7 +93,12 @@ export class Connection implements ParserHandler, ExchangeOwner {
       localAddress: socket.localAddress,
       localPort: socket.localPort,
       tls,
+      proxy: undefined,
     };
+    if (ctx.proxy !== undefined) {
+      this.#proxyBytes = EMPTY;
+      this.#proxyAllowed = this.#peers.remoteAddress !== undefined && ctx.proxy.allows(this.#peers.remoteAddress);
+    }
     this.#deadline = ctx.now + ctx.headerTimeout;
     socket.setNoDelay(true);
     // TLS sockets read through their own layer; plain ones read into the server's buffer.
@@ -129,12 +149,63 @@ export class Connection implements ParserHandler, ExchangeOwner {
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return; // lingering after the last response: input is dropped
+    if (this.#proxyBytes !== undefined) {
+      this.#proxyData(chunk);
+      return;
+    }
     if (this.#deadlineKind === Deadline.Idle) this.#setDeadline(Deadline.Header, this.#ctx.headerTimeout);
     if (this.#held !== undefined) {
       this.#held = Buffer.concat([this.#held, chunk]);
       return;
     }
     this.#feed(chunk);
+  }
+
+  /** The first bytes of a connection, while the PROXY policy asks whether they begin with a header. */
+  #proxyData(chunk: Buffer): void {
+    const buf = this.#proxyBytes!.length === 0 ? chunk : Buffer.concat([this.#proxyBytes!, chunk]);
+    // A peer not allowed to send one is read as 'auto', so that a header it sends is seen and refused.
+    const r = parseProxyHeader(buf, this.#proxyAllowed ? this.#ctx.proxy!.mode : 'auto');
+    switch (r.kind) {
+      case 'incomplete':
+        this.#proxyBytes = this.#borrowed && buf === chunk ? Buffer.from(chunk) : buf;
+        return;
+      case 'invalid':
+        this.#refuseProxy(r.reason);
+        return;
+      case 'absent':
+        this.#proxyBytes = undefined;
+        this.#feed(buf);
+        return;
+      case 'header': {
+        if (!this.#proxyAllowed) {
+          this.#refuseProxy('a PROXY header from an address not in proxyAllowFrom');
+          return;
+        }
+        this.#proxyBytes = undefined;
+        const h = r.header;
+        const own = this.#peers;
+        this.#peers = namesClient(h)
+          ? {
+              remoteAddress: h.source!.address,
+              remotePort: h.source!.port,
+              localAddress: h.destination?.address,
+              localPort: h.destination?.port,
+              tls: own.tls || clientUsedTls(h),
+              proxy: h,
+            }
+          : { ...own, proxy: h };
+        if (r.length < buf.length) this.#feed(buf.subarray(r.length));
+      }
+    }
+  }
+
+  /** A PROXY header that is bad, late or not allowed: closed with nothing answered, and logged. */
+  #refuseProxy(reason: string): void {
+    const { remoteAddress, remotePort } = this.#peers;
+    this.#ctx.gateway.log(`PROXY protocol: connection from ${remoteAddress}:${remotePort} closed: ${reason}`);
+    this.#proxyBytes = undefined;
+    this.#destroy();
   }
 
   #feed(buf: Buffer): void {
@@ -370,6 +441,10 @@ export class Connection implements ParserHandler, ExchangeOwner {
     if (this.#deadlineKind === Deadline.None || now < this.#deadline || this.#closed) return;
     const kind = this.#deadlineKind;
     this.#deadlineKind = Deadline.None;
+    if (this.#proxyBytes !== undefined && this.#proxyAllowed) {
+      this.#refuseProxy(`no complete PROXY header within ${this.#ctx.headerTimeout} ms`);
+      return;
+    }
     if (kind === Deadline.Idle || (kind === Deadline.Header && this.#parser.idle && this.#held === undefined)) {
       this.#destroy();
       return;

@@ -4,13 +4,14 @@
  */
 
 import net, { type AddressInfo } from 'node:net';
+import proxyaddr from 'proxy-addr';
 import tls from 'node:tls';
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REQUEST_TARGET } from '../environ.js';
 import { Gateway, type GatewayOptions } from '../gateway.js';
 import { encodeScriptName } from '../script-name.js';
 import type { AppLike } from '../types.js';
 import { ALPN_H2_H1, H2Host } from '../http2.js';
-import { Connection, type ConnectionContext } from './connection.js';
+import { Connection, type ConnectionContext, type ProxyPolicy } from './connection.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './parser.js';
 
 export interface ServeOptions extends GatewayOptions {
@@ -53,6 +54,13 @@ export interface ServeOptions extends GatewayOptions {
   shutdownGrace?: number | undefined;
   /** listen() backlog. */
   backlog?: number | undefined;
+  /**
+   * PROXY protocol (SPEC §18): connections from `proxyAllowFrom` begin with a v1 or v2 header (or,
+   * with 'auto', either or none) naming the client. Default 'off'. Plain TCP only.
+   */
+  proxyProtocol?: 'off' | 'v1' | 'v2' | 'auto' | undefined;
+  /** Who may send a PROXY header: addresses, CIDR ranges, 'loopback', 'linklocal', 'uniquelocal'. Default 'loopback'. */
+  proxyAllowFrom?: string | readonly string[] | undefined;
 }
 
 export interface NsgiServer {
@@ -94,9 +102,11 @@ class ServerContext implements ConnectionContext {
   /** Every TCP connection of a TLS server, from its first byte: at the grace, those left (a handshake that never ended) are dropped. */
   readonly tcpSockets = new Set<net.Socket>();
   onEmpty: (() => void) | undefined = undefined;
+  readonly proxy: ProxyPolicy | undefined;
 
   constructor(gateway: Gateway, options: ServeOptions) {
     this.gateway = gateway;
+    this.proxy = proxyPolicy(options);
     this.limits = {
       maxRequestTarget: options.maxRequestTarget ?? DEFAULT_MAX_REQUEST_TARGET,
       maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
@@ -125,6 +135,37 @@ class ServerContext implements ConnectionContext {
     const now = (this.now = Date.now());
     for (const conn of this.conns) conn.checkDeadline(now);
   }
+}
+
+const PROXY_MODES = ['off', 'v1', 'v2', 'auto'];
+
+function proxyPolicy(options: ServeOptions): ProxyPolicy | undefined {
+  const mode = options.proxyProtocol ?? 'off';
+  if (!PROXY_MODES.includes(mode))
+    throw new RangeError(`proxyProtocol must be 'off', 'v1', 'v2' or 'auto', got ${JSON.stringify(mode)}`);
+  if (mode === 'off') {
+    if (options.proxyAllowFrom !== undefined)
+      throw new TypeError("proxyAllowFrom needs proxyProtocol 'v1', 'v2' or 'auto'");
+    return undefined;
+  }
+  if (options.key !== undefined || options.cert !== undefined) {
+    throw new TypeError(
+      'proxyProtocol is read on plain TCP only: terminate TLS at the proxy (it then sends the header), ' +
+        'or leave proxyProtocol off',
+    );
+  }
+  const from = options.proxyAllowFrom ?? 'loopback';
+  const list = typeof from === 'string' ? from.split(',').map((s) => s.trim()) : [...from];
+  let allows: (address: string, i: number) => boolean;
+  try {
+    allows = proxyaddr.compile(list);
+  } catch (err) {
+    throw new RangeError(
+      `proxyAllowFrom: ${(err as Error).message}; give IP addresses, CIDR ranges, 'loopback', 'linklocal' or 'uniquelocal'`,
+      { cause: err },
+    );
+  }
+  return { mode, allows: (address) => allows(address, 0) };
 }
 
 /** A server built but not listening, with what serve() needs to run and stop it. */
