@@ -190,6 +190,8 @@ const enum HeaderKind {
   Expect,
   ForwardedFor,
   ForwardedProto,
+  /** RFC 7239's Forwarded: read when no X-Forwarded-For/-Proto came. */
+  Forwarded,
   /** A name containing '_': dropped (or refused), since it would be confused with a '-' name. */
   Underscore,
   // Headers nearly every request carries: each is stored at its own site (see the header loop).
@@ -236,6 +238,7 @@ const entriesByKey = new Map<string, HeaderEntry>(
       ['HTTP_EXPECT', HeaderKind.Expect],
       ['HTTP_X_FORWARDED_FOR', HeaderKind.ForwardedFor],
       ['HTTP_X_FORWARDED_PROTO', HeaderKind.ForwardedProto],
+      ['HTTP_FORWARDED', HeaderKind.Forwarded],
       ['HTTP_CONNECTION', HeaderKind.Connection],
       ['HTTP_USER_AGENT', HeaderKind.UserAgent],
       ['HTTP_ACCEPT', HeaderKind.Accept],
@@ -391,6 +394,13 @@ export function buildEnviron(req: RequestInfo, options: CompiledEnvironOptions):
   if (authority !== undefined) env.HTTP_HOST = authority;
   if (fields.contentLength !== undefined && framing.bodyLength !== null) env.CONTENT_LENGTH = fields.contentLength;
 
+  if (fields.forwarded !== undefined && fields.forwardedFor === undefined && fields.forwardedProto === undefined) {
+    const read = readForwarded(fields.forwarded);
+    if (read !== undefined) {
+      fields.forwardedFor = read.for;
+      fields.forwardedProto = read.proto;
+    }
+  }
   setPeer(environ, req, options, fields.forwardedFor, fields.forwardedProto);
   const websocket =
     fields.upgrade &&
@@ -519,6 +529,7 @@ interface MappedHeaders extends HeadFields {
   pairs: Array<readonly [string, string]>;
   forwardedFor: string | undefined;
   forwardedProto: string | undefined;
+  forwarded: string | undefined;
   /** An Upgrade field came: the request may be a WebSocket handshake. */
   upgrade: boolean;
 }
@@ -544,6 +555,7 @@ function mapHeaders(
     pairs,
     forwardedFor: undefined,
     forwardedProto: undefined,
+    forwarded: undefined,
     upgrade: false,
   };
   const stamp = ++build;
@@ -589,6 +601,9 @@ function mapHeaders(
         break;
       case HeaderKind.ForwardedProto:
         fields.forwardedProto = fields.forwardedProto === undefined ? value : `${fields.forwardedProto}, ${value}`;
+        break;
+      case HeaderKind.Forwarded:
+        fields.forwarded = fields.forwarded === undefined ? value : `${fields.forwarded}, ${value}`;
         break;
       case HeaderKind.Upgrade:
         fields.upgrade = true;
@@ -668,6 +683,45 @@ function setForwardedPeer(
     const p = protos[Math.max(0, protos.length - hops)]!.trim().toLowerCase();
     if (p === 'http' || p === 'https') environ['wsgi.url_scheme'] = p;
   }
+}
+
+/** One `for=`/`proto=` parameter value of a Forwarded element: a token, or a quoted string. */
+const FORWARDED_PAIR = /^\s*([A-Za-z]+)=("(?:[^"\\]|\\.)*"|[!#$%&'*+.^_`|~0-9A-Za-z:-]+)\s*$/;
+
+/**
+ * RFC 7239's Forwarded as X-Forwarded-For and X-Forwarded-Proto would say it: the hops' `for=`
+ * addresses and `proto=` values, comma-separated, in order. Undefined when an element is malformed.
+ */
+function readForwarded(field: string): { for: string | undefined; proto: string | undefined } | undefined {
+  const fors: string[] = [];
+  const protos: string[] = [];
+  for (const element of field.split(',')) {
+    let hopFor = 'unknown';
+    let hopProto: string | undefined;
+    for (const pair of element.split(';')) {
+      if (pair.trim() === '') continue;
+      const m = FORWARDED_PAIR.exec(pair);
+      if (m === null) return undefined;
+      const name = m[1]!.toLowerCase();
+      let value = m[2]!;
+      if (value.startsWith('"')) value = value.slice(1, -1).replace(/\\(.)/g, '$1');
+      if (name === 'for') hopFor = forwardedNode(value);
+      else if (name === 'proto') hopProto = value.toLowerCase();
+    }
+    fors.push(hopFor);
+    protos.push(hopProto ?? '');
+  }
+  return { for: fors.join(', '), proto: protos.every((p) => p === '') ? undefined : protos.join(', ') };
+}
+
+/** A Forwarded node as an address: `[v6]:port` and `v4:port` without the port; anything else as given. */
+function forwardedNode(node: string): string {
+  if (node.startsWith('[')) {
+    const end = node.indexOf(']');
+    return end === -1 ? node : node.slice(1, end);
+  }
+  const colon = node.indexOf(':');
+  return colon !== -1 && node.indexOf(':', colon + 1) === -1 ? node.slice(0, colon) : node;
 }
 
 /**

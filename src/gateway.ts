@@ -41,6 +41,7 @@ import {
   type WebSocketOptions,
 } from './websocket.js';
 import { isThenable } from './thenable.js';
+import { targetPath } from './uri.js';
 
 /** How the transport must frame the response body; decided by the core. */
 export interface Framing {
@@ -99,6 +100,10 @@ export interface GatewayOptions extends Omit<EnvironOptions, 'errors'> {
   websocket?: WebSocketOptions | undefined;
   /** Called once per request after close() has run. */
   onResponse?: ((record: ResponseRecord) => void) | undefined;
+  /** A path the gateway answers itself, before the app: 200 while serving, 503 once draining (SPEC §11.1). */
+  healthPath?: string | undefined;
+  /** Also draining while this returns true (a process manager's stop, before the server's close()). */
+  draining?: (() => boolean) | undefined;
 }
 
 const DEFAULT_MAX_DRAIN = 1024 * 1024;
@@ -113,6 +118,8 @@ interface Core {
   readonly maxDrain: number;
   readonly onResponse: ((record: ResponseRecord) => void) | undefined;
   readonly websockets: WebSocketHub;
+  readonly healthPath: string | undefined;
+  readonly draining: (() => boolean) | undefined;
 }
 
 /** The core, configured once per server; `handle()` runs one request. */
@@ -131,7 +138,20 @@ export class Gateway {
       maxDrain,
       onResponse: options.onResponse,
       websockets: new WebSocketHub(websocketSettings(options.websocket)),
+      healthPath: checkHealthPath(options.healthPath),
+      draining: options.draining,
     };
+  }
+
+  #draining = false;
+
+  /** A graceful stop has begun: the health path answers 503 from now on (SPEC §11.1). */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  get draining(): boolean {
+    return this.#draining || this.#core.draining?.() === true;
   }
 
   /**
@@ -150,6 +170,14 @@ export class Gateway {
   handle(req: RequestInfo, sink: ResponseSink): Promise<void> | undefined {
     const core = this.#core;
     const start = core.onResponse === undefined ? 0 : performance.now();
+    if (core.healthPath !== undefined && targetPath(req.target) === core.healthPath) {
+      // A 503 closes the connection, and so does a body the answer leaves unread.
+      const draining = this.draining;
+      const close = draining || mayHaveBody(req.rawHeaders);
+      const status = sendPlain(sink, draining ? 503 : 200, req.method === 'HEAD', close, undefined, NO_STORE);
+      record(core, undefined, req, status, 0, start, false);
+      return undefined;
+    }
     if (req.sendContinue !== undefined) return continueRun(core, req, sink, start);
     const built = build(core, req, req, sink, start);
     return built === undefined ? undefined : new RequestRun(core, built, req, sink, start).run();
@@ -219,6 +247,14 @@ function continueRun(core: Core, req: RequestInfo, sink: ResponseSink, start: nu
   const run = new RequestRun(core, built, req, sink, start);
   guard.run = run;
   return run.run();
+}
+
+const NO_STORE: ResponseHeaders = [['Cache-Control', 'no-store']];
+
+function checkHealthPath(path: string | undefined): string | undefined {
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || path.includes('?')))
+    throw new TypeError(`healthPath must be a path starting with /, e.g. '/healthz'; got ${JSON.stringify(path)}`);
+  return path;
 }
 
 /** Answers a request buildEnviron() refused: its HttpError, or 500 for a fault in nsgi itself. */

@@ -19,6 +19,9 @@ function ignore(): void {}
 
 const EMPTY = Buffer.alloc(0);
 
+/** On shutdown, how much longer an idle keep-alive connection is kept for a request already on its way. */
+export const DRAIN_IDLE_MS = 500;
+
 /** What every connection of one server shares. */
 export interface ConnectionContext {
   readonly gateway: Gateway;
@@ -460,9 +463,17 @@ export class Connection implements ParserHandler, ExchangeOwner {
     );
   }
 
-  /** Server shutdown: idle connections close now; busy ones after their response. */
+  /**
+   * Server shutdown: busy connections close after their response; idle ones once they have been
+   * idle for DRAIN_IDLE_MS more (a request that arrives meanwhile is answered, with Connection:
+   * close). Closed at once, an idle connection would reset a request its client sent just then.
+   */
   shutdown(): void {
-    if (this.#exchange === undefined) this.#destroy();
+    if (this.#exchange !== undefined || this.#closed) return;
+    const kind = this.#deadlineKind;
+    // Between requests, or connected with nothing sent yet.
+    const idle = kind === Deadline.Idle || (kind === Deadline.Header && this.#parser.idle && this.#held === undefined);
+    if (idle) this.#setDeadline(kind, Math.min(DRAIN_IDLE_MS, this.#deadline - this.#ctx.now));
   }
 
   /** Server shutdown grace expired: the request in progress is aborted. */

@@ -21,6 +21,8 @@ export interface ServeOptions extends GatewayOptions {
   port?: number | undefined;
   /** A unix socket path to listen on instead of host/port. */
   path?: string | undefined;
+  /** An inherited listening socket's file descriptor (systemd socket activation) instead of host/port. */
+  fd?: number | undefined;
   /** PEM private key and certificate: when both are given the server speaks TLS (`wsgi.url_scheme` https). */
   key?: string | Buffer | undefined;
   cert?: string | Buffer | undefined;
@@ -98,6 +100,8 @@ class ServerContext implements ConnectionContext {
   readonly sendTimeout: number;
   now = Date.now();
   closing = false;
+  /** The shutdown grace is over: what is left is dropped, and new connections with it. */
+  dropping = false;
   readonly conns = new Set<Connection>();
   /** Every TCP connection of a TLS server, from its first byte: at the grace, those left (a handshake that never ended) are dropped. */
   readonly tcpSockets = new Set<net.Socket>();
@@ -195,12 +199,19 @@ function build(app: AppLike, options: ServeOptions): RawServer {
   const offersH2 = secure && options.http2 !== false && options.tls?.ALPNProtocols === undefined;
   const h2 = offersH2 ? new H2Host(gateway, ctx.scriptName, ctx.keepAliveTimeout) : undefined;
   const accept = (socket: net.Socket) => {
-    if (ctx.closing) {
+    // A connection that arrives while the server closes (node:cluster hands a worker connections
+    // its manager accepted before the worker stopped listening) is still served: its response
+    // closes it. Past the grace it is dropped.
+    if (ctx.dropping) {
       socket.destroy();
       return;
     }
-    if (h2 !== undefined && (socket as tls.TLSSocket).alpnProtocol === 'h2') h2.accept(socket);
-    else ctx.conns.add(new Connection(ctx, socket, secure));
+    if (h2 !== undefined && (socket as tls.TLSSocket).alpnProtocol === 'h2') {
+      if (ctx.closing) socket.destroy();
+      else h2.accept(socket);
+      return;
+    }
+    ctx.conns.add(new Connection(ctx, socket, secure));
   };
   let server: net.Server;
   if (secure) {
@@ -256,6 +267,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
       resolve();
     };
     if (options.path !== undefined) server.listen({ path: options.path, backlog: options.backlog }, done);
+    else if (options.fd !== undefined) server.listen({ fd: options.fd, backlog: options.backlog }, done);
     else
       server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080, backlog: options.backlog }, done);
   });
@@ -279,6 +291,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
     close(grace = shutdownGrace) {
       closing ??= new Promise<void>((resolve) => {
         ctx.closing = true;
+        gateway.drain();
         let serverClosed = false;
         let socketsClosed = false;
         // eslint-disable-next-line prefer-const -- finish() may run (and clear it) before it is set
@@ -302,6 +315,7 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
         for (const conn of [...ctx.conns]) conn.shutdown();
         h2?.close();
         force = setTimeout(() => {
+          ctx.dropping = true;
           for (const conn of [...ctx.conns]) conn.forceClose();
           h2?.destroy();
           for (const socket of ctx.tcpSockets) socket.destroy();

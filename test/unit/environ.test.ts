@@ -234,6 +234,25 @@ describe('buildEnviron', () => {
     assert.equal(bogusProto['wsgi.url_scheme'], 'http');
   });
 
+  it('trusted proxies: RFC 7239 Forwarded when no X-Forwarded-* came', () => {
+    const o = compileEnvironOptions({ errors, trustProxy: ['10.0.0.0/8'] });
+    const env = (forwarded: string, more: string[] = [], remoteAddress?: string) =>
+      buildEnviron(
+        req({ ...(remoteAddress && { remoteAddress }), rawHeaders: ['Host', 'h', 'Forwarded', forwarded, ...more] }),
+        o,
+      ).environ;
+    const e = env('for=198.51.100.7;proto=https, for="10.1.1.1:4711";proto=http');
+    assert.deepEqual([e.REMOTE_ADDR, e['wsgi.url_scheme']], ['198.51.100.7', 'https']);
+    const one = env('For="[2001:db8:cafe::17]:4711";Proto=https;by=10.0.0.1');
+    assert.deepEqual([one.REMOTE_ADDR, one['wsgi.url_scheme']], ['2001:db8:cafe::17', 'https']);
+    assert.equal(env('for=unknown').REMOTE_ADDR, 'unknown');
+    // Untrusted peer: ignored. Malformed: ignored. X-Forwarded-* present: it wins.
+    assert.equal(env('for=1.2.3.4', [], '203.0.113.1').REMOTE_ADDR, '203.0.113.1');
+    assert.equal(env('for=1.2.3.4;proto=https junk').REMOTE_ADDR, '10.0.0.5');
+    assert.equal(env('for=1.2.3.4', ['X-Forwarded-For', '5.6.7.8']).REMOTE_ADDR, '5.6.7.8');
+    assert.equal(env('for=1.2.3.4').HTTP_FORWARDED, 'for=1.2.3.4');
+  });
+
   it('rebuilds URLs as the PEP describes, percent-encoding latin-1 bytes', () => {
     const e = buildEnviron(req({ target: '/caf%C3%A9/x%20y?q=1', scriptName: '/caf%C3%A9' }), opts).environ;
     assert.equal(applicationUri(e), 'http://example.com/caf%C3%A9');
