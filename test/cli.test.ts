@@ -1,55 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import https from 'node:https';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { sleep } from './helpers/raw-http.js';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = 'src/cli/main.ts';
-
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const exit = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
-
-/** Starts `nsgi serve ... --port 0` and resolves with the URL it prints. */
-async function serve(args: string[]): Promise<Run & { url: string }> {
-  const r = run(['serve', ...args, '--port', '0']);
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    const m = /at (https?:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout());
-    if (m) return { ...r, url: m[1]! };
-    if (r.child.exitCode !== null || Date.now() > deadline) {
-      r.child.kill('SIGKILL');
-      throw new Error(`server did not start:\n${r.stdout()}\n${r.stderr()}`);
-    }
-    await sleep(50);
-  }
-}
-
-async function stop(r: Run): Promise<number | null> {
-  r.child.kill('SIGTERM');
-  return r.exit;
-}
+import { run, serve, stop } from './helpers/cli.js';
 
 /** One GET over HTTP/2 (TLS or h2c); the status, the body and the SERVER_PROTOCOL-bearing text. */
 async function h2get(url: string, path: string): Promise<{ status: number; body: string }> {

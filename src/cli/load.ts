@@ -41,10 +41,17 @@ function enableTypeScript(): Promise<void> {
   return typescriptLoader;
 }
 
+/** A lifespan hook the app module may export: `startup()` or `shutdown()`. */
+export type LifespanHook = () => unknown;
+
 export interface LoadedApp {
   app: AppLike;
   file: string;
   exportName: string;
+  /** Runs before the server takes connections. */
+  startup: LifespanHook | undefined;
+  /** Runs once the server has drained. */
+  shutdown: LifespanHook | undefined;
 }
 
 export async function loadApp(spec: string, cwd = process.cwd()): Promise<LoadedApp> {
@@ -86,5 +93,14 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<Loaded
   const app = mod[chosen];
   const why = whyNotApp(app);
   if (why !== undefined) throw new CliError(`export ${JSON.stringify(chosen)} of ${file}: ${why}`);
-  return { app: app as AppLike, file, exportName: chosen };
+  const hook = (name: 'startup' | 'shutdown'): LifespanHook | undefined => {
+    const h = mod[name];
+    if (h === undefined) return undefined;
+    if (typeof h !== 'function')
+      throw new CliError(
+        `${file} exports ${name} as ${typeof h}; export it as a function (async or not), or not at all`,
+      );
+    return h as LifespanHook;
+  };
+  return { app: app as AppLike, file, exportName: chosen, startup: hook('startup'), shutdown: hook('shutdown') };
 }
