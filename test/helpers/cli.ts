@@ -1,6 +1,7 @@
 /** Runs the `nsgi` command line as a real process, for the CLI and deployment tests. */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './raw-http.js';
@@ -71,4 +72,62 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as net.AddressInfo).port;
   await new Promise((r) => s.close(r));
   return port;
+}
+
+export const ENV_APP = 'test/fixtures/apps/env.mjs';
+
+export interface Seen {
+  pid: number;
+  remote: string;
+  scheme: string;
+  path: string;
+  size: number;
+  proxy: { version: number; command: string } | null;
+}
+
+/** One GET on a new connection (so that the kernel spreads them over the workers). */
+export async function get(
+  url: string,
+  headers: Record<string, string> = {},
+  timeout = 5000,
+): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { headers: { Connection: 'close', ...headers }, signal: AbortSignal.timeout(timeout) });
+  return { status: res.status, text: await res.text() };
+}
+
+export async function seen(url: string, headers?: Record<string, string>): Promise<Seen> {
+  const r = await get(url, headers);
+  assert.equal(r.status, 200, r.text);
+  return JSON.parse(r.text) as Seen;
+}
+
+/**
+ * Sends requests from `concurrency` loops until `until()` resolves; counts answers by body and the
+ * failures (a refused or reset connection, or a status other than 200).
+ */
+export async function load(
+  url: string,
+  concurrency: number,
+  until: Promise<unknown>,
+): Promise<{ sent: number; failed: string[]; bodies: string[] }> {
+  let done = false;
+  void until.then(() => (done = true));
+  const failed: string[] = [];
+  const bodies: string[] = [];
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!done) {
+        sent++;
+        try {
+          const r = await get(url);
+          if (r.status !== 200) failed.push(`status ${r.status}: ${r.text}`);
+          else bodies.push(r.text);
+        } catch (err) {
+          failed.push(String((err as Error).cause ?? err));
+        }
+      }
+    }),
+  );
+  return { sent, failed, bodies };
 }
