@@ -8,7 +8,7 @@
  * Each server runs under callgrind; it is warmed up until the JIT has settled, the counters are
  * zeroed, a fixed number of keep-alive requests is sent, and the counters are dumped.
  *
- *   npm run bench:instructions -- [--servers native-node,nsgi-node] [--path /hello] [--warmup 25000] [--requests 10000]
+ *   npm run bench:instructions -- [--servers native-node,nsgi-node,limit-net] [--path /hello] [--warmup 25000] [--requests 10000]
  *
  * A server is a name under bench/servers, or the path of a compiled server script (to compare a
  * variant of the code); NO_BUILD=1 skips compiling bench/.build first.
@@ -97,7 +97,7 @@ async function count(server: string, path: string, warmup: number, requests: num
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      servers: { type: 'string', default: 'native-node,nsgi-node' },
+      servers: { type: 'string', default: 'native-node,nsgi-node,limit-net' },
       path: { type: 'string', default: '/hello' },
       warmup: { type: 'string', default: '25000' },
       requests: { type: 'string', default: '10000' },

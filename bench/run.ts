@@ -18,6 +18,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildServers, cpuMs, has, pinned, root, spawnServer, stopAll, TASKSET } from './build.js';
+import { ratioChart, type ChartRow } from './chart.js';
+
+/** The limit row: a node:net server writing prepared responses (bench/servers/limit-net.ts). */
+const LIMIT = 'limit-net';
 
 interface ServerDef {
   name: string;
@@ -30,6 +34,8 @@ interface ServerDef {
 /** Baselines first; each nsgi row names the native handler it is measured against. */
 const SERVERS: ServerDef[] = [
   { name: 'native-node', script: 'bench/servers/native-node.ts', baseline: 'native-node' },
+  // What the machine can do: every table shows each server's distance to it (the "of limit" column).
+  { name: LIMIT, script: 'bench/servers/limit-net.ts', baseline: 'native-node' },
   { name: 'nsgi-node', script: 'bench/servers/nsgi-node.ts', baseline: 'native-node' },
   { name: 'nsgi-raw', script: 'bench/servers/nsgi-raw.ts', baseline: 'native-node' },
   { name: 'native-express', script: 'bench/servers/native-express.ts', baseline: 'native-express' },
@@ -200,7 +206,10 @@ async function main(): Promise<void> {
   );
   const cases = CASES.filter((c) => wantedCases.includes(c.name));
   const servers = SERVERS.filter(
-    (s) => wanted.includes(s.name) || SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name),
+    (s) =>
+      s.name === LIMIT ||
+      wanted.includes(s.name) ||
+      SERVERS.some((x) => wanted.includes(x.name) && x.baseline === s.name),
   );
   const groups = [...new Set(servers.map((s) => s.baseline))].map((b) => servers.filter((s) => s.baseline === b));
   mkdirSync(`${root}bench/results`, { recursive: true });
@@ -270,9 +279,9 @@ async function main(): Promise<void> {
   );
   lines.push('');
   lines.push(
-    '| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s; median of rounds, range) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |',
+    '| case | server | req/s | p99 (ms) | RSS (MiB) | ratio to baseline (req/s; median of rounds, range) | of limit (req/s) | server CPU µs/req | ratio (CPU/req, baseline ÷ this) | errors |',
   );
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const results: Record<string, unknown>[] = [];
   for (const c of cases) {
     for (const s of servers) {
@@ -283,6 +292,8 @@ async function main(): Promise<void> {
       // host moves both; the median of the paired ratios is far steadier than a ratio of medians.
       const ratios = xs.map((x, i) => x.rps / base[i]!.rps);
       const ratio = median(ratios);
+      const limit = samples.get(`${LIMIT}|${c.name}`) ?? [];
+      const ofLimit = median(xs.map((x, i) => x.rps / limit[i]!.rps));
       const p99 = median(xs.map((x) => x.p99ms));
       const rss = Math.max(...xs.map((x) => x.rssMiB));
       const errors = xs.reduce((a, x) => a + x.errors, 0);
@@ -298,13 +309,14 @@ async function main(): Promise<void> {
         rss,
         ratio,
         ratios,
+        ofLimit,
         cpu,
         cpuRatio,
         errors,
         rounds: xs.map((x) => x.rps),
       });
       lines.push(
-        `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${isBase ? 'baseline' : `${ratio.toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`} | ${cpu.toFixed(1)} | ${isBase ? 'baseline' : `${cpuRatio.toFixed(2)}x`} | ${errors} |`,
+        `| ${c.name} | ${s.name} | ${rps.toFixed(0)} | ${p99.toFixed(2)} | ${rss.toFixed(1)} | ${isBase ? 'baseline' : `${ratio.toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`} | ${ofLimit.toFixed(2)}x | ${cpu.toFixed(1)} | ${isBase ? 'baseline' : `${cpuRatio.toFixed(2)}x`} | ${errors} |`,
       );
     }
   }
@@ -316,6 +328,10 @@ async function main(): Promise<void> {
     JSON.stringify({ node: process.version, loader, connections, rounds, seconds, results }, null, 2),
   );
   writeFileSync(`${root}bench/results/${stamp}.md`, table);
+  const chart = ratioChart(results as unknown as ChartRow[], `Node ${process.version}, ${loader}, ${rounds} rounds`);
+  writeFileSync(`${root}bench/results/${stamp}.svg`, chart);
+  writeFileSync(`${root}bench/results/latest.svg`, chart);
+  process.stderr.write(`bench: wrote bench/results/${stamp}.{md,json,svg} (and latest.svg)\n`);
 }
 
 main().catch((err: unknown) => {
