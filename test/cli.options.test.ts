@@ -35,6 +35,7 @@ describe('nsgi serve: options from the command line and the environment', () => 
       /--header-timeout is not applied to HTTP\/2 on --server fastify/,
     ],
     [['--uds', '/tmp/x.sock', '--port', '80'], {}, /give one of --port, --uds and --fd, not --uds and --port/],
+    [['--fd', '3', '--host', '0.0.0.0'], {}, /--host is for --port; --fd listens where its socket is/],
     [['--forwarded-allow-ips', 'not-an-ip'], {}, /--forwarded-allow-ips: .*give addresses and CIDR ranges/],
     [
       ['--health-path', 'healthz'],

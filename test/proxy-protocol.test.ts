@@ -366,6 +366,10 @@ describe('proxyProtocol options', () => {
     );
     await assert.rejects(serve(app, { port: 0, proxyAllowFrom: '10.0.0.0/8' }), /proxyAllowFrom needs proxyProtocol/);
     await assert.rejects(
+      serve(app, { port: 0, proxyProtocol: 'v1', proxyAllowFrom: 10 as unknown as string }),
+      /proxyAllowFrom takes addresses and CIDR ranges \(a string or an array\), got number/,
+    );
+    await assert.rejects(
       serve(app, { port: 0, proxyProtocol: 'v2', proxyAllowFrom: 'not-an-address' }),
       /proxyAllowFrom: .*CIDR ranges/,
     );

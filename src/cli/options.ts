@@ -443,6 +443,8 @@ function readBind(r: Reader, env: NodeJS.ProcessEnv): { bind: Bind; socketActiva
     Boolean,
   );
   if (chosen.length > 1) throw new CliError(`give one of --port, --uds and --fd, not ${chosen.join(' and ')}`, 2);
+  if (r.isSet('host') && (uds !== undefined || fd !== undefined))
+    throw new CliError(`--host is for --port; ${uds !== undefined ? '--uds' : '--fd'} listens where its socket is`, 2);
   if (uds !== undefined) return { bind: { path: uds }, socketActivated: false };
   if (fd !== undefined) return { bind: { fd }, socketActivated: activated };
   if (activated && !r.isSet('port') && !r.isSet('host')) return { bind: { fd: 3 }, socketActivated: true };

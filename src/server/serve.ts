@@ -158,8 +158,10 @@ function proxyPolicy(options: ServeOptions): ProxyPolicy | undefined {
         'or leave proxyProtocol off',
     );
   }
-  const from = options.proxyAllowFrom ?? 'loopback';
-  const list = typeof from === 'string' ? from.split(',').map((s) => s.trim()) : [...from];
+  const from: unknown = options.proxyAllowFrom ?? 'loopback';
+  if (typeof from !== 'string' && !Array.isArray(from))
+    throw new RangeError(`proxyAllowFrom takes addresses and CIDR ranges (a string or an array), got ${typeof from}`);
+  const list = typeof from === 'string' ? from.split(',').map((s) => s.trim()) : (from as string[]);
   let allows: (address: string, i: number) => boolean;
   try {
     allows = proxyaddr.compile(list);
