@@ -251,6 +251,30 @@ describe('raw server: connections', () => {
     await closing;
   });
 
+  it('on close(), an idle keep-alive connection gets 500 ms more; one that has sent nothing yet keeps its header timeout', async () => {
+    const server = await serve(hello, { host: '127.0.0.1', port: 0, errorLog: quiet, headerTimeout: 3000 });
+    const port = (server.address() as net.AddressInfo).port;
+    const used = await connect(port);
+    const fresh = await connect(port);
+    try {
+      const first = readUntil(used, (t) => t.endsWith('hello'));
+      used.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      await first;
+      await sleep(50); // the server has seen `fresh` connect
+      const usedClosed = closedAfter(used);
+      const closing = server.close(10_000);
+      const late = readUntil(fresh, (t) => t.endsWith('hello'));
+      await sleep(1600); // past the idle connection's 500 ms and a tick of the server's clock
+      assert.ok((await usedClosed) < 1600, 'the idle keep-alive connection is closed');
+      fresh.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      assert.match(await late, /^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close\r\n[\s\S]*hello$/);
+      await closing;
+    } finally {
+      used.destroy();
+      fresh.destroy();
+      await server.close(0);
+    }
+  });
   it('aborts requests still running when the grace period ends: nsgi.signal fires, close() runs once', async () => {
     const aborted = deferred<unknown>();
     let closes = 0;

@@ -9,7 +9,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ServeArgs } from './options.js';
 import { servingLine } from './run.js';
-import { beatInterval, type InFlight, type WorkerMessage } from './worker.js';
+import { beatInterval, type InFlight, type ManagerMessage, type WorkerMessage } from './worker.js';
 
 /** Workers that die before they listen, in a row, before the manager gives up. */
 const MAX_START_FAILURES = 5;
@@ -106,8 +106,15 @@ export function manage(args: ServeArgs): void {
   };
 
   cluster.on('message', (worker, msg: WorkerMessage) => {
+    if (typeof msg !== 'object' || msg === null) return;
+    // A stopped worker asks before it exits (see leave() in worker.ts); answered even once it is
+    // counted out, and after any connection node:cluster handed it before it stopped listening.
+    if (msg.nsgi === 'closed') {
+      if (worker.isConnected()) worker.send({ nsgi: 'exit' } satisfies ManagerMessage);
+      return;
+    }
     const m = workers.get(worker.id);
-    if (m === undefined || typeof msg !== 'object' || msg === null) return;
+    if (m === undefined) return;
     switch (msg.nsgi) {
       case 'listening':
         m.ready = true;

@@ -253,7 +253,14 @@ const startFastify: ServerStarter = async (app, options) => {
   // Errors an app writes to wsgi.errors go to Fastify's logger (JSON lines on stdout).
   // One instance type for the three server kinds: the plugin and the hooks below use no h2-specific API.
   const create = Fastify as unknown as (options: object) => FastifyInstance;
-  const fastify = create({ ...server, frameworkErrors: nsgiFrameworkErrors, logger: { level: 'error' } });
+  // return503OnClosing off: a request that reaches a closing server is answered, as on every --server
+  // (a rolling reload's old worker still gets the requests node:cluster handed it before it closed).
+  const fastify = create({
+    ...server,
+    frameworkErrors: nsgiFrameworkErrors,
+    logger: { level: 'error' },
+    return503OnClosing: false,
+  });
   await fastify.register(nsgiPlugin, { ...gateway, app, prefix: options.mount });
   // The health path is the gateway's (SPEC §11.1), outside the mount too: one more registration there.
   if (options.healthPath !== undefined && options.healthPath !== options.mount)

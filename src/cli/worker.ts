@@ -13,7 +13,14 @@ import { startServing, type Serving } from './run.js';
 export type WorkerMessage =
   | { nsgi: 'listening'; url: string; protocols: string; file: string; exportName: string }
   | { nsgi: 'beat'; inFlight: InFlight[] }
-  | { nsgi: 'retire'; served: number };
+  | { nsgi: 'retire'; served: number }
+  | { nsgi: 'closed' }
+  | { nsgi: 'exiting' };
+
+/** The manager's answer to `closed`: nothing more can come from node:cluster, the worker may exit. */
+export interface ManagerMessage {
+  nsgi: 'exit';
+}
 
 /** A request in flight: its method and target, and when it started (ms since the epoch). */
 export interface InFlight {
@@ -35,8 +42,36 @@ const MAX_NAMED = 10;
  */
 const REPORT_START_AFTER_MS = 50;
 
+/** How long a stopped worker waits for the manager's `exit` before it exits anyway. */
+const LEAVE_TIMEOUT_MS = 2000;
+
 function send(msg: WorkerMessage): void {
   process.send?.(msg);
+}
+
+/**
+ * Exits a worker that has stopped serving. node:cluster's manager may have handed it a connection
+ * just before it saw the listener close; a worker that exits before reading that message leaves the
+ * connection open in the manager, never answered nor closed. So the worker asks first: the manager's
+ * answer comes after any such connection (one channel, in order), which the worker has by then
+ * refused back to the manager for another worker. It exits once its last message is written.
+ */
+function leave(code: number): void {
+  if (process.send === undefined || !process.connected) process.exit(code);
+  let exiting = false;
+  const exit = () => {
+    if (exiting) return;
+    exiting = true;
+    clearTimeout(timer);
+    if (process.connected) process.send!({ nsgi: 'exiting' } satisfies WorkerMessage, () => process.exit(code));
+    else process.exit(code);
+  };
+  const timer = setTimeout(exit, LEAVE_TIMEOUT_MS);
+  process.on('message', (msg: Partial<ManagerMessage> | null) => {
+    if (msg?.nsgi === 'exit') exit();
+  });
+  process.on('disconnect', exit);
+  send({ nsgi: 'closed' });
 }
 
 export async function runWorker(args: ServeArgs): Promise<void> {
@@ -80,10 +115,10 @@ export async function runWorker(args: ServeArgs): Promise<void> {
     }
     stopping = true;
     serving.stop(quick).then(
-      () => process.exit(0),
+      () => leave(0),
       (err: unknown) => {
         process.stderr.write(`nsgi: worker ${process.pid}: error while stopping: ${String(err)}\n`);
-        process.exit(1);
+        leave(1);
       },
     );
   };

@@ -464,16 +464,15 @@ export class Connection implements ParserHandler, ExchangeOwner {
   }
 
   /**
-   * Server shutdown: busy connections close after their response; idle ones once they have been
-   * idle for DRAIN_IDLE_MS more (a request that arrives meanwhile is answered, with Connection:
-   * close). Closed at once, an idle connection would reset a request its client sent just then.
+   * Server shutdown: busy connections close after their response; idle keep-alive ones once they
+   * have been idle for DRAIN_IDLE_MS more (a request that arrives meanwhile is answered, with
+   * Connection: close; closed at once, it would reset a request its client sent just then). One
+   * that has not sent its first request keeps its header timeout: its client connected to send one,
+   * and on a busy machine may not have run since.
    */
   shutdown(): void {
-    if (this.#exchange !== undefined || this.#closed) return;
-    const kind = this.#deadlineKind;
-    // Between requests, or connected with nothing sent yet.
-    const idle = kind === Deadline.Idle || (kind === Deadline.Header && this.#parser.idle && this.#held === undefined);
-    if (idle) this.#setDeadline(kind, Math.min(DRAIN_IDLE_MS, this.#deadline - this.#ctx.now));
+    if (this.#exchange !== undefined || this.#closed || this.#deadlineKind !== Deadline.Idle) return;
+    this.#setDeadline(Deadline.Idle, Math.min(DRAIN_IDLE_MS, this.#deadline - this.#ctx.now));
   }
 
   /** Server shutdown grace expired: the request in progress is aborted. */

@@ -314,6 +314,8 @@ export async function serve(app: AppLike, options: ServeOptions = {}): Promise<N
           serverClosed = true;
           finish();
         });
+        // The clock is coarse (advanced by the ticker): the short drain deadlines need it exact.
+        ctx.now = Date.now();
         for (const conn of [...ctx.conns]) conn.shutdown();
         h2?.close();
         force = setTimeout(() => {
