@@ -22,6 +22,18 @@ const EMPTY = Buffer.alloc(0);
 /** On shutdown, how much longer an idle keep-alive connection is kept for a request already on its way. */
 export const DRAIN_IDLE_MS = 500;
 
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+/**
+ * True when a read holds bytes past its first request head (pipelined requests, or a body): then
+ * the first response is corked with the rest, and one write carries them all. A lone request's
+ * head ends the read, and its response is written at once.
+ */
+function holdsMore(buf: Buffer): boolean {
+  const end = buf.indexOf(HEAD_END);
+  return end !== -1 && end + 4 < buf.length;
+}
+
 /** What every connection of one server shares. */
 export interface ConnectionContext {
   readonly gateway: Gateway;
@@ -227,7 +239,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
             socket.pause();
             break;
           }
-          if (off > 0 && !corked) {
+          if (!corked && (off > 0 || holdsMore(buf))) {
             // Pipelined requests: their responses leave together, in one write.
             corked = true;
             socket.cork();
@@ -239,6 +251,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       this.#parseError(err);
     } finally {
       this.#feeding = false;
+      parser.doneWith();
       if (corked && !socket.destroyed) socket.uncork();
     }
   }

@@ -183,6 +183,8 @@ export class RequestParser {
   #text = '';
   #textStart = 0;
   #textEnd = 0;
+  /** The buffer #text was decoded from, while its bytes stand (see execute()). */
+  #textBuf: Buffer | undefined = undefined;
   // What the fields parsed so far say about framing and persistence.
   readonly #fields: HeadFields = {
     http11: true,
@@ -211,6 +213,11 @@ export class RequestParser {
     this.#maxSection = Math.max(limits.maxHeaderSize, this.#maxRequestLine) + 2;
   }
 
+  /** The caller is done with the buffer it passed: the text decoded from it is not reused. */
+  doneWith(): void {
+    this.#textBuf = undefined;
+  }
+
   /** True between messages with no byte of the next one received. */
   get idle(): boolean {
     return this.#state === State.Head && !this.#sawRequestLine && this.#pending === undefined;
@@ -231,6 +238,8 @@ export class RequestParser {
   /**
    * Parses `buf` from `start`. Returns where it stopped: the end of `buf`, or just past a complete
    * message (so the caller can hold the next one until the response is done). Throws ParseError.
+   * Called again with the same `buf` (pipelined requests), it reuses what it decoded of it: the
+   * caller calls doneWith() before those bytes can change.
    */
   execute(buf: Buffer, start = 0): number {
     let off = start;
@@ -306,12 +315,21 @@ export class RequestParser {
     // string: every Buffer call (indexOf, toString) crosses into C++, which costs more than the
     // string operations it would save.
     // Most heads fit the first window; a body that follows is not decoded with them.
-    const base = off;
+    let base = off;
     let textEnd = Math.min(buf.length, off + HEAD_WINDOW);
-    let text = latin1(buf, off, textEnd);
-    this.#text = text;
-    this.#textStart = base;
-    this.#textEnd = textEnd;
+    let text: string;
+    if (buf === this.#textBuf && off >= this.#textStart && off < this.#textEnd) {
+      // The next pipelined request, already decoded with the one before it.
+      base = this.#textStart;
+      textEnd = this.#textEnd;
+      text = this.#text;
+    } else {
+      text = latin1(buf, off, textEnd);
+      this.#text = text;
+      this.#textStart = base;
+      this.#textEnd = textEnd;
+      this.#textBuf = buf;
+    }
     for (;;) {
       let lf = text.indexOf('\n', off - base);
       if (lf === -1 && textEnd < buf.length && textEnd < base + this.#maxSection) {

@@ -79,6 +79,33 @@ describe('request parser', () => {
     }
   });
 
+  it('pipelined requests in one buffer are decoded once; the same buffer with new bytes after doneWith() is decoded afresh', () => {
+    const heads: string[] = [];
+    const parser = new RequestParser(LIMITS, {
+      onHead: (h) => heads.push(`${h.target} ${JSON.stringify(h.rawHeaders)}`),
+      onBody: () => {},
+      onComplete: () => {},
+    });
+    // One buffer object, read into again with new bytes (as a reused read buffer would be).
+    const pair = (a: string, b: string) =>
+      `GET /${a} HTTP/1.1\r\nHost: h\r\nX: ${a}\r\n\r\nGET /${b} HTTP/1.1\r\nHost: h\r\nX: ${b}\r\n\r\n`;
+    const buf = Buffer.from(pair('a', 'b'), 'latin1');
+    const read = (): void => {
+      let off = 0;
+      while (off < buf.length) off = parser.execute(buf, off);
+      parser.doneWith();
+    };
+    read();
+    buf.write(pair('c', 'd'), 'latin1');
+    read();
+    assert.deepEqual(heads, [
+      '/a ["Host","h","X","a"]',
+      '/b ["Host","h","X","b"]',
+      '/c ["Host","h","X","c"]',
+      '/d ["Host","h","X","d"]',
+    ]);
+  });
+
   it('gives the same events fed one byte at a time', () => {
     for (const text of [...VALID, ...INVALID]) {
       const bytes = latin1(text);
