@@ -7,11 +7,36 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ENV_APP, freePort, get, load, run, seen, serve, stop, waitFor } from './helpers/cli.js';
+import { ENV_APP, freePort, get, load, run, seen, serve, stop, waitFor, type Run } from './helpers/cli.js';
 import { sleep } from './helpers/raw-http.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nsgi-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/**
+ * Sends `s` SIGHUP `times` times, each after `before(i)`, while eight clients send requests on new
+ * connections; resolves with what they saw once the last reload is done.
+ */
+async function reloadUnderLoad(
+  s: Run & { url: string },
+  times: number,
+  before: (i: number) => void = () => {},
+): Promise<Awaited<ReturnType<typeof load>>> {
+  let settled!: () => void;
+  const traffic = load(s.url, 8, new Promise<void>((r) => (settled = r)));
+  try {
+    for (let i = 1; i <= times; i++) {
+      await sleep(300);
+      before(i);
+      s.child.kill('SIGHUP');
+      await waitFor(s, new RegExp(`(reload done[\\s\\S]*){${i}}`), 60000);
+    }
+    await sleep(500);
+  } finally {
+    settled();
+  }
+  return traffic;
+}
 
 describe('nsgi serve: lifespan hooks', () => {
   it('runs startup() before serving and shutdown() after draining, in one process and in each worker', async () => {
@@ -53,28 +78,16 @@ describe('nsgi serve --workers: the process manager', () => {
       );
     version('v1');
     const s = await serve([file, '--workers', '2', '--no-access-log', '--graceful-timeout', '5']);
-    let settled!: () => void;
-    const reloaded = new Promise<void>((r) => (settled = r));
     try {
       assert.equal((await get(s.url)).text, 'v1');
-      // Three reloads under eight clients: a connection lost while a worker hands over is rare.
-      const traffic = load(s.url, 8, reloaded);
-      for (let i = 1; i <= 3; i++) {
-        await sleep(300);
-        version(i < 3 ? `v1.${i}` : 'v2');
-        s.child.kill('SIGHUP');
-        await waitFor(s, new RegExp(`(reload done[\\s\\S]*){${i}}`), 60000);
-      }
-      await sleep(500);
-      settled();
-      const { sent, failed, bodies } = await traffic;
+      // Three reloads: a connection lost while a worker hands over is rare.
+      const { sent, failed, bodies } = await reloadUnderLoad(s, 3, (i) => version(i < 3 ? `v1.${i}` : 'v2'));
       assert.deepEqual(failed, [], `${failed.length} of ${sent} failed`);
       assert.ok(bodies.includes('v1') && bodies.includes('v2'), 'answers from both versions');
       assert.equal(bodies.at(-1), 'v2');
       for (let i = 0; i < 10; i++) assert.equal((await get(s.url)).text, 'v2');
       assert.match(s.stderr(), /SIGHUP: reloading 2 workers one by one/);
     } finally {
-      settled();
       assert.equal(await stop(s), 0);
     }
   });
@@ -83,29 +96,12 @@ describe('nsgi serve --workers: the process manager', () => {
     const dir = mkdtempSync(join(tmp, 'reload-fastify-'));
     const file = join(dir, 'app.mjs');
     writeFileSync(file, `export default (e, sr) => { sr('200 OK', []); return [Buffer.from('ok')]; };\n`);
-    const s = await serve([
-      file,
-      '--server',
-      'fastify',
-      '--workers',
-      '2',
-      '--no-access-log',
-      '--graceful-timeout',
-      '5',
-    ]);
-    let settled!: () => void;
-    const reloaded = new Promise<void>((r) => (settled = r));
+    const args = [file, '--server', 'fastify', '--workers', '2', '--no-access-log', '--graceful-timeout', '5'];
+    const s = await serve(args);
     try {
-      const traffic = load(s.url, 8, reloaded);
-      await sleep(300);
-      s.child.kill('SIGHUP');
-      await waitFor(s, /reload done/, 60000);
-      await sleep(500);
-      settled();
-      const { sent, failed } = await traffic;
+      const { sent, failed } = await reloadUnderLoad(s, 1);
       assert.deepEqual(failed, [], `${failed.length} of ${sent} failed`);
     } finally {
-      settled();
       assert.equal(await stop(s), 0);
     }
   });
