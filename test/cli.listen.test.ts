@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ENV_APP, get, run, seen, serve, stop, waitFor, type Seen } from './helpers/cli.js';
-import { rawRequest } from './helpers/raw-http.js';
+import { connect, rawRequest, readUntil, sleep } from './helpers/raw-http.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nsgi-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -132,6 +132,33 @@ describe('nsgi serve: health path and draining', () => {
       s.child.kill('SIGKILL');
     }
   });
+  for (const server of ['raw', 'node', 'express', 'fastify']) {
+    it(`--server ${server}: on SIGTERM an idle keep-alive connection is closed, one that has sent nothing yet is still answered`, async () => {
+      const s = await serve([ENV_APP, '--server', server, '--no-access-log']);
+      const port = Number(new URL(s.url).port);
+      const used = await connect(port);
+      const fresh = await connect(port);
+      try {
+        const first = readUntil(used, (t) => t.includes('"pid"'));
+        used.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+        await first;
+        const usedClosed = new Promise((r) => used.once('close', r));
+        const answer = readUntil(fresh, (t) => t.includes('"pid"'), 5000);
+        await sleep(100); // the server has seen `fresh` connect
+        s.child.kill('SIGTERM');
+        await waitFor(s, /SIGTERM received/);
+        await usedClosed;
+        await sleep(1000);
+        fresh.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+        assert.match(await answer, /^HTTP\/1\.1 200 OK\r\n(?:[^\r\n]*\r\n)*?connection: close\r\n/i);
+        assert.equal(await s.exit, 0);
+      } finally {
+        used.destroy();
+        fresh.destroy();
+        s.child.kill('SIGKILL');
+      }
+    });
+  }
 });
 describe('nsgi serve: PROXY protocol', () => {
   it('--proxy-protocol v2 takes the client address from the header; a header from elsewhere is refused and logged', async () => {

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { GatewayOptions } from '../gateway.js';
 import type { AppLike } from '../types.js';
 import { CliError } from './load.js';
+import { drainLikeBundledServer } from './node-drain.js';
 import type { Bind, Limits } from './options.js';
 
 export interface StartOptions extends GatewayOptions {
@@ -134,7 +135,10 @@ async function run(
   const dropAll = () => {
     for (const socket of sockets) socket.destroy();
   };
-  const closeIdle = () => (server as Partial<http.Server>).closeIdleConnections?.();
+  const closeIdle =
+    server instanceof http.Server || server instanceof https.Server
+      ? drainLikeBundledServer(server as http.Server)
+      : () => (server as Partial<http.Server>).closeIdleConnections?.();
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, options.bind)));
     server.listen(listenOptions(options.bind), () => resolve());
