@@ -15,6 +15,7 @@ export type WorkerMessage =
   | { nsgi: 'beat'; inFlight: InFlight[] }
   | { nsgi: 'retire'; served: number }
   | { nsgi: 'closed' }
+  /** The last message: once it is written, so are node:cluster's replies before it. */
   | { nsgi: 'exiting' };
 
 /** The manager's answer to `closed`: nothing more can come from node:cluster, the worker may exit. */
