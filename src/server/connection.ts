@@ -22,18 +22,6 @@ const EMPTY = Buffer.alloc(0);
 /** On shutdown, how much longer an idle keep-alive connection is kept for a request already on its way. */
 export const DRAIN_IDLE_MS = 500;
 
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-
-/**
- * True when a read holds bytes past its first request head (pipelined requests, or a body): then
- * the first response is corked with the rest, and one write carries them all. A lone request's
- * head ends the read, and its response is written at once.
- */
-function holdsMore(buf: Buffer): boolean {
-  const end = buf.indexOf(HEAD_END);
-  return end !== -1 && end + 4 < buf.length;
-}
-
 /** What every connection of one server shares. */
 export interface ConnectionContext {
   readonly gateway: Gateway;
@@ -239,8 +227,9 @@ export class Connection implements ParserHandler, ExchangeOwner {
             socket.pause();
             break;
           }
-          if (!corked && (off > 0 || holdsMore(buf))) {
-            // Pipelined requests: their responses leave together, in one write.
+          if (!corked) {
+            // The responses to what one read holds (pipelined requests) leave together, in one
+            // write; a lone response leaves as it would uncorked, in a write of its own.
             corked = true;
             socket.cork();
           }
