@@ -1,5 +1,9 @@
 import { inspect } from 'node:util';
 
+// Set by RequestAbort's static block, which alone can reach its private fields.
+let moveState: (from: RequestAbort) => RequestAbort;
+let adoptSlot: (abort: RequestAbort, slot: SignalSlot) => void;
+
 /**
  * The abort state of one request. Transports call abort() when the client disconnects or the server
  * shuts down. Both halves are lazy, because each is a measurable cost on small responses: the
@@ -13,6 +17,29 @@ export class RequestAbort {
   #controller: AbortController | undefined;
   #listeners: Array<() => void> | undefined;
   #watching = false;
+  /** The stand-in behind `nsgi.signal`, once made (lazySignal): it follows the state when it moves. */
+  #slot: SignalSlot | undefined = undefined;
+
+  static {
+    moveState = (from) => {
+      const to = new RequestAbort();
+      to.aborted = from.aborted;
+      to.reason = from.reason;
+      to.#controller = from.#controller;
+      to.#listeners = from.#listeners;
+      // Whoever holds the moved state reports the end by calling abort().
+      to.#watching = true;
+      const slot = from.#slot;
+      if (slot !== undefined) {
+        slot.abort = to;
+        to.#slot = slot;
+      }
+      return to;
+    };
+    adoptSlot = (abort, slot) => {
+      abort.#slot = slot;
+    };
+  }
 
   /** Transports override this to start listening for disconnects; called at most once. */
   protected startWatching(): void {}
@@ -65,17 +92,29 @@ export class RequestAbort {
 }
 
 /**
+ * Moves a request's abort state out of the host object it is part of (an exchange), to an object of
+ * its own that `nsgi.signal` follows: for a request that outlives its exchange, as an open
+ * WebSocket's does, so the exchange can be collected. The old object is not to be aborted again.
+ */
+export function detachAbort(from: RequestAbort): RequestAbort {
+  return moveState(from);
+}
+
+/**
  * What `nsgi.signal` holds (SPEC §5.6): a stand-in for the request's AbortSignal, since making a
  * real one per request, or an accessor per environ, is dear (bench/NOTES.md). `aborted` and `reason`
  * are answered from the request's state; anything else creates the real signal and acts on it.
  */
 export function lazySignal(abort: RequestAbort): AbortSignal {
-  return new Proxy(new SignalSlot(abort), SIGNAL_HANDLER) as unknown as AbortSignal;
+  const slot = new SignalSlot(abort);
+  adoptSlot(abort, slot);
+  return new Proxy(slot, SIGNAL_HANDLER) as unknown as AbortSignal;
 }
 
 /** The Proxy's target. `util.inspect()` formats the target of a Proxy, so it prints as the signal would. */
 class SignalSlot {
-  readonly abort: RequestAbort;
+  /** Moves with the state (detachAbort). */
+  abort: RequestAbort;
   constructor(abort: RequestAbort) {
     this.abort = abort;
   }

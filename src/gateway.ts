@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
+import { detachAbort } from './abort.js';
 import { toApp } from './app-forms.js';
 import {
   buildEnviron,
@@ -415,14 +416,15 @@ const enum Phase {
 /** One run of the app for one request: start_response, the body, framing, abort and close(). */
 class RequestRun implements OfferOwner {
   readonly #core: Core;
-  /** The environ, the body stream and what the request head said about the body. */
-  readonly #built: BuiltEnviron;
+  readonly #environ: Environ;
+  /** The body stream and what the request head said about the body; let go once a WebSocket has opened. */
+  #built: BuiltEnviron | undefined;
   /** The request; only its summary, for the log and the record, once a WebSocket has opened. */
   #req: RequestSummary;
   /** The host's sink; released once a WebSocket has opened, as the run lives as long as the socket. */
   #sink: ResponseSink;
   readonly #start: number;
-  readonly #abortState: RequestInfo['abort'];
+  #abortState: RequestInfo['abort'];
   readonly #http11: boolean;
   readonly #head: boolean;
 
@@ -448,6 +450,7 @@ class RequestRun implements OfferOwner {
   /** `start`: performance.now() when the request arrived (0 without an onResponse hook). */
   constructor(core: Core, built: BuiltEnviron, req: RequestInfo, sink: ResponseSink, start: number) {
     this.#core = core;
+    this.#environ = built.environ;
     this.#built = built;
     this.#req = req;
     this.#sink = sink;
@@ -580,9 +583,10 @@ class RequestRun implements OfferOwner {
    * this response, where it would be read as the next request.
    */
   #mustClose(): boolean {
-    const { input, bodyLength, expectsContinue, websocket } = this.#built;
+    const built = this.#built;
     // A handshake answered in HTTP: on node:http its connection has left the HTTP parser (SPEC §16.2).
-    if (websocket !== undefined) return true;
+    if (built === undefined || built.websocket !== undefined) return true;
+    const { input, bodyLength, expectsContinue } = built;
     if (input.complete) return false;
     if (bodyLength === 0) return false;
     // The 100 Continue is ours to send (the host defers it to us) and was never sent.
@@ -608,10 +612,10 @@ class RequestRun implements OfferOwner {
    */
   run(): Promise<void> | undefined {
     let result: unknown;
-    const upgrade = this.#built.websocket;
+    const upgrade = this.#built?.websocket;
     if (upgrade !== undefined) this.#offerWebSocket(upgrade);
     try {
-      result = this.#core.app(this.#built.environ, this.#startResponse);
+      result = this.#core.app(this.#environ, this.#startResponse);
     } catch (err) {
       this.#fail(err);
       return this.#guard(this.#close(undefined, undefined, true));
@@ -779,7 +783,7 @@ class RequestRun implements OfferOwner {
     if (!framing.noBody && cl !== undefined && this.#written < cl) {
       report(
         this.#core,
-        this.#built.environ,
+        this.#environ,
         this.#req,
         `app returned too few bytes (${this.#written}) for its Content-Length (${cl}); closing the connection`,
       );
@@ -801,7 +805,7 @@ class RequestRun implements OfferOwner {
     if (this.#phase === Phase.Upgraded) {
       // The 101 is out: an error of the app ends the socket as a server error (RFC 6455 §7.4.1).
       if (!(err instanceof ClientDisconnectedError)) {
-        report(this.#core, this.#built.environ, this.#req, 'error in app after accept(); closing the WebSocket', err);
+        report(this.#core, this.#environ, this.#req, 'error in app after accept(); closing the WebSocket', err);
       }
       this.#socket?.close(1011, 'server error').catch(() => {});
       return;
@@ -827,12 +831,12 @@ class RequestRun implements OfferOwner {
       return;
     }
     if (this.#phase === Phase.Declined) {
-      report(this.#core, this.#built.environ, this.#req, 'error in app after the request was passed on', err);
+      report(this.#core, this.#environ, this.#req, 'error in app after the request was passed on', err);
       return;
     }
     report(
       this.#core,
-      this.#built.environ,
+      this.#environ,
       this.#req,
       this.#phase >= Phase.Sent ? 'error after the response started; aborting it' : 'error in app',
       err,
@@ -857,19 +861,19 @@ class RequestRun implements OfferOwner {
           // A generator still suspended in an await (abort mid-chunk) finishes its return() later.
           if (this.#abortState.aborted)
             r.then(undefined, (e: unknown) =>
-              report(this.#core, this.#built.environ, this.#req, 'body iterator return() failed', e),
+              report(this.#core, this.#environ, this.#req, 'body iterator return() failed', e),
             );
           else
             return Promise.resolve(r).then(
               () => this.#closeBody(body),
               (e: unknown) => {
-                report(this.#core, this.#built.environ, this.#req, 'body iterator return() failed', e);
+                report(this.#core, this.#environ, this.#req, 'body iterator return() failed', e);
                 return this.#closeBody(body);
               },
             );
         }
       } catch (err) {
-        report(this.#core, this.#built.environ, this.#req, 'body iterator return() failed', err);
+        report(this.#core, this.#environ, this.#req, 'body iterator return() failed', err);
       }
     }
     return this.#closeBody(body);
@@ -883,13 +887,13 @@ class RequestRun implements OfferOwner {
           return Promise.resolve(r).then(
             () => this.#done(),
             (err: unknown) => {
-              report(this.#core, this.#built.environ, this.#req, 'body close() failed', err);
+              report(this.#core, this.#environ, this.#req, 'body close() failed', err);
               this.#done();
             },
           );
         }
       } catch (err) {
-        report(this.#core, this.#built.environ, this.#req, 'body close() failed', err);
+        report(this.#core, this.#environ, this.#req, 'body close() failed', err);
       }
     }
     this.#done();
@@ -900,20 +904,20 @@ class RequestRun implements OfferOwner {
     if (this.#phase === Phase.Upgraded) {
       // One record for the socket's whole life: once the body has ended and the socket has closed.
       this.#bodyEnded = true;
-      if (this.#socket === undefined) record(this.#core, this.#built.environ, this.#req, 0, 0, this.#start, true);
+      if (this.#socket === undefined) record(this.#core, this.#environ, this.#req, 0, 0, this.#start, true);
       else if (this.#socket.readyState === WS_CLOSED) this.#recordSocket();
       return;
     }
-    record(this.#core, this.#built.environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
+    record(this.#core, this.#environ, this.#req, this.#status, this.#written, this.#start, this.#aborted);
   }
 
   #recordSocket(): void {
-    record(this.#core, this.#built.environ, this.#req, 101, 0, this.#start, false);
+    record(this.#core, this.#environ, this.#req, 101, 0, this.#start, false);
   }
 
   /** Puts the offer in the environ (SPEC §16.2): accepting it commits the run to the socket. */
   #offerWebSocket(upgrade: UpgradeSource): void {
-    const environ = this.#built.environ;
+    const environ = this.#environ;
     environ['nsgi.websocket'] = new Offer(this.#core.websockets, upgrade, environ, this);
   }
 
@@ -937,6 +941,9 @@ class RequestRun implements OfferOwner {
     const { method, target, httpVersion, remoteAddress } = this.#req;
     this.#req = { method, target, httpVersion, remoteAddress };
     this.#sink = RELEASED_SINK;
+    this.#built = undefined;
+    // The socket reports the end now (socketEnded): the host's exchange need not live on as the abort state.
+    this.#abortState = detachAbort(this.#abortState);
   }
 
   socketEnded(): void {

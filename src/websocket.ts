@@ -129,8 +129,11 @@ export function websocketHandshake(
 }
 
 /** The subprotocols a `Sec-WebSocket-Protocol` value offers. */
-function offeredProtocols(value: string | undefined): string[] {
-  if (value === undefined) return [];
+/** What an offer without subprotocols holds: one array for all of them. */
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+
+function offeredProtocols(value: string | undefined): readonly string[] {
+  if (value === undefined) return NO_PROTOCOLS;
   return value
     .split(',')
     .map((p) => p.trim())
@@ -223,6 +226,8 @@ export class WebSocketHub {
     owner: OfferOwner,
   ): Socket {
     const { socket, head } = source.takeOver();
+    forgetAddresses(socket);
+    compactRequest(env);
     const headers: Record<string, string> = {
       upgrade: 'websocket',
       connection: 'Upgrade',
@@ -285,6 +290,42 @@ export class WebSocketHub {
       clearTimeout(timer),
     );
   }
+}
+
+/**
+ * Node caches a socket's two addresses, as objects, once they are asked for (the environ was built
+ * from them); an open socket may live for hours, and asks again if anyone wants them.
+ */
+function forgetAddresses(socket: Duplex): void {
+  const cached = socket as { _peername?: unknown; _sockname?: unknown };
+  if (cached._peername !== undefined) cached._peername = undefined;
+  if (cached._sockname !== undefined) cached._sockname = undefined;
+}
+
+/**
+ * The request of an open socket lives as long as the socket (the app's coroutine holds its environ):
+ * its strings are replaced by equal, internalized ones. A value cut from the request head keeps the
+ * whole head alive; an internalized one does not, and the values every handshake repeats
+ * (`websocket`, `Upgrade`, `13`, the Host) are then kept once for all sockets.
+ */
+function compactRequest(env: Record<string, unknown>): void {
+  for (const key in env) {
+    const value = env[key];
+    if (typeof value === 'string') env[key] = interned(value);
+  }
+  const pairs = env['nsgi.raw_headers'];
+  if (!Array.isArray(pairs)) return;
+  for (const pair of pairs as unknown[]) {
+    if (!Array.isArray(pair) || Object.isFrozen(pair)) continue;
+    const [name, value] = pair as unknown[];
+    if (typeof name === 'string') pair[0] = interned(name);
+    if (typeof value === 'string') pair[1] = interned(value);
+  }
+}
+
+/** The internalized string equal to `s`: property keys are internalized. */
+function interned(s: string): string {
+  return Object.keys({ [s]: 0 })[0] ?? s;
 }
 
 /** What an offer asks of the run of its request. */
@@ -419,7 +460,8 @@ export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
   readonly #settings: Settings;
   readonly #hub: WebSocketHub;
   readonly #owner: OfferOwner;
-  readonly #queue: WebSocketMessage[] = [];
+  /** Messages the app has not taken yet; made when the first one has to wait. */
+  #queue: WebSocketMessage[] | undefined = undefined;
   #waiter: ((r: IteratorResult<WebSocketMessage>) => void) | undefined = undefined;
   /** Who waits for the end: close() and send()s waiting for room; made only when needed. */
   #endWaiters: Array<() => void> | undefined = undefined;
@@ -465,7 +507,7 @@ export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
     this.#ended = true;
     const w = this.#waiter;
     this.#waiter = undefined;
-    if (w !== undefined && this.#queue.length === 0) w({ done: true, value: undefined });
+    if (w !== undefined && (this.#queue?.length ?? 0) === 0) w({ done: true, value: undefined });
     const waiters = this.#endWaiters;
     this.#endWaiters = undefined;
     if (waiters !== undefined) for (const resolve of waiters) resolve();
@@ -481,8 +523,9 @@ export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
       w({ done: false, value: message });
       return;
     }
-    this.#queue.push(message);
-    if (this.#queue.length >= this.#settings.maxQueuedMessages && !this.#paused) {
+    const queue = (this.#queue ??= []);
+    queue.push(message);
+    if (queue.length >= this.#settings.maxQueuedMessages && !this.#paused) {
       // The app is not taking messages: stop reading, so the client's sends wait instead of memory growing.
       this.#paused = true;
       this.#ws.pause();
@@ -494,9 +537,10 @@ export class Socket implements NsgiWebSocket, AsyncIterator<WebSocketMessage> {
   }
 
   next(): Promise<IteratorResult<WebSocketMessage>> {
-    const queued = this.#queue.shift();
+    const queue = this.#queue;
+    const queued = queue?.shift();
     if (queued !== undefined) {
-      if (this.#paused && this.#queue.length < this.#settings.maxQueuedMessages / 2) {
+      if (this.#paused && (queue?.length ?? 0) < this.#settings.maxQueuedMessages / 2) {
         this.#paused = false;
         this.#ws.resume();
       }

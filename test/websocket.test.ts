@@ -70,6 +70,15 @@ function testApp(seen: Seen): App {
       }
       throw new Error('refused');
     },
+    async '/environ'(env, offer) {
+      // Once a socket is open the server trims what its request keeps; what the app reads is unchanged.
+      const before = JSON.stringify(env, (key, value: unknown) => (key === 'nsgi.websocket' ? undefined : value));
+      const ws = await offer.accept();
+      const after = JSON.stringify(env, (key, value: unknown) => (key === 'nsgi.websocket' ? undefined : value));
+      await ws.send(after === before ? 'same' : `before ${before}\nafter ${after}`);
+      await ws.close();
+      return [];
+    },
     async '/close-4001'(_env, offer) {
       const ws = await offer.accept();
       await ws.close(4001, 'bye');
@@ -288,6 +297,14 @@ for (const [name, factory] of HOSTS) {
         await delay(50);
         assert.equal(seen.closeCodes.at(-1), 4002, 'the app sees the client close code');
         assert.equal(seen.signalAborted.at(-1), true, 'nsgi.signal aborted once the socket closed');
+      });
+
+      test('ws.environ-after-accept: the environ and nsgi.raw_headers read the same once the socket is open', async () => {
+        const c = await open(`${base}/environ`, undefined, {
+          headers: { 'X-Long': 'a long header value, '.repeat(8) },
+        });
+        assert.equal(await c.next(), 'same');
+        await c.closed();
       });
 
       test('ws.fragmented: a message sent in fragments arrives whole', async () => {
