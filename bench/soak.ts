@@ -1,10 +1,12 @@
 /**
  * Soak: millions of keep-alive hello requests (wrk) on the bundled server and on node:http through
- * nsgi. After the first million and at the end the server writes a heap snapshot, collects garbage
- * and reports RSS and heap used; the two snapshots are compared by constructor, so that an object
- * kept per request shows as a count that grew with the requests.
+ * nsgi, and on plain node:http for comparison. After the first million and at the end the server
+ * writes a heap snapshot, collects garbage and reports RSS and heap used; the two snapshots are
+ * compared by constructor, so that an object kept per request shows as a count that grew with the
+ * requests. In between, RSS and V8's committed heap are taken after a full GC at every further
+ * million, to show whether memory settles or keeps growing, and where (heap or outside it).
  *
- *   npm run bench:soak -- [--requests 10000000] [--servers nsgi-raw,nsgi-node] [--connections 50]
+ *   npm run bench:soak -- [--requests 10000000] [--servers nsgi-raw,nsgi-node,native-node] [--connections 50]
  */
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +19,14 @@ const MiB = 1024 * 1024;
 /** wrk runs of this many seconds until the count is reached. */
 const CHUNK_S = 10;
 const FIRST = 1_000_000;
+
+interface Measure {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  newSpace: number;
+  codeSpace: number;
+}
 
 interface Probe {
   child: ChildProcess;
@@ -74,12 +84,19 @@ function countsByName(file: string): Map<string, number> {
   return counts;
 }
 
-async function soak(name: string, target: number, connections: number, dir: string): Promise<string> {
+interface SoakResult {
+  row: string;
+  /** RSS and committed heap after a full GC, at each million from the second. */
+  series: Array<{ at: number; m: Measure }>;
+}
+
+async function soak(name: string, target: number, connections: number, dir: string): Promise<SoakResult> {
   const server = await start(name);
   try {
     let total = 0;
-    let first: { rss: number; heapUsed: number } | undefined;
+    let first: Measure | undefined;
     let firstAt = 0;
+    const series: SoakResult['series'] = [];
     while (total < target) {
       const seconds = Math.min(
         CHUNK_S,
@@ -90,14 +107,23 @@ async function soak(name: string, target: number, connections: number, dir: stri
       if (first === undefined && total >= FIRST) {
         // Snapshot first: writing one raises RSS for good, so both measurements follow one.
         await server.ask({ probe: 'snapshot', path: `${dir}/${name}-first.heapsnapshot` });
-        first = await server.ask({ probe: 'measure' });
+        const m = await server.ask<Measure>({ probe: 'measure' });
+        first = m;
         firstAt = total;
+        series.push({ at: total, m });
+      } else if (
+        first !== undefined &&
+        total < target &&
+        Math.floor(total / 1e6) > Math.floor(series.at(-1)!.at / 1e6)
+      ) {
+        series.push({ at: total, m: await server.ask<Measure>({ probe: 'measure' }) });
       }
     }
     // The same steps as after the first million: a snapshot (its GCs also shrink the young
     // generation that the load grew), then the measurement.
     await server.ask({ probe: 'snapshot', path: `${dir}/${name}-end.heapsnapshot` });
-    const end = await server.ask<{ rss: number; heapUsed: number }>({ probe: 'measure' });
+    const end = await server.ask<Measure>({ probe: 'measure' });
+    series.push({ at: total, m: end });
     const a = countsByName(`${dir}/${name}-first.heapsnapshot`);
     const b = countsByName(`${dir}/${name}-end.heapsnapshot`);
     const grown = [...b]
@@ -107,11 +133,11 @@ async function soak(name: string, target: number, connections: number, dir: stri
       .slice(0, 3)
       .map(([k, d]) => `${k} +${d}`)
       .join(', ');
-    return (
+    const row =
       `| ${name} | ${(total / 1e6).toFixed(2)} M | ${(first!.rss / MiB).toFixed(1)} (at ${(firstAt / 1e6).toFixed(2)} M) | ` +
       `${(end.rss / MiB).toFixed(1)} | ${((end.rss - first!.rss) / MiB).toFixed(2)} | ${(first!.heapUsed / MiB).toFixed(2)} | ` +
-      `${(end.heapUsed / MiB).toFixed(2)} | ${grown || 'none'} |`
-    );
+      `${(end.heapUsed / MiB).toFixed(2)} | ${grown || 'none'} |`;
+    return { row, series };
   } finally {
     server.child.kill('SIGTERM');
     await once(server.child, 'exit');
@@ -122,7 +148,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       requests: { type: 'string', default: '10000000' },
-      servers: { type: 'string', default: 'nsgi-raw,nsgi-node' },
+      servers: { type: 'string', default: 'nsgi-raw,nsgi-node,native-node' },
       connections: { type: 'string', default: '50' },
     },
   });
@@ -133,13 +159,29 @@ async function main(): Promise<void> {
   const dir = `${root}bench/results/soak`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const rows: string[] = [];
-  for (const name of values.servers.split(',')) rows.push(await soak(name, target, Number(values.connections), dir));
+  const results: Array<[string, SoakResult]> = [];
+  for (const name of values.servers.split(','))
+    results.push([name, await soak(name, target, Number(values.connections), dir)]);
   process.stdout.write(
     `GET /hello over ${values.connections} keep-alive connections (wrk), Node ${process.version}; memory after a full GC\n\n` +
       '| server | requests | RSS MiB after the first million | RSS MiB at the end | RSS growth MiB | heap used MiB (first million) | heap used MiB (end) | constructors that grew most (object counts) |\n' +
       '|---|---:|---:|---:|---:|---:|---:|---|\n' +
-      rows.join('\n') +
+      results.map(([, r]) => r.row).join('\n') +
+      '\n\nAfter a full GC at each million (MiB): RSS / V8 committed heap (of which young generation, code); ' +
+      'the first after a heap snapshot, the others not\n\n' +
+      results
+        .map(
+          ([name, r]) =>
+            `- ${name}: ` +
+            r.series
+              .map(
+                ({ at, m }) =>
+                  `${(at / 1e6).toFixed(1)} M ${(m.rss / MiB).toFixed(1)} / ${(m.heapTotal / MiB).toFixed(1)} ` +
+                  `(${(m.newSpace / MiB).toFixed(1)}, ${(m.codeSpace / MiB).toFixed(1)})`,
+              )
+              .join('; '),
+        )
+        .join('\n') +
       '\n',
   );
 }

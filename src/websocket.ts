@@ -309,7 +309,7 @@ function forgetAddresses(socket: Duplex): void {
  * (`websocket`, `Upgrade`, `13`, the Host) are then kept once for all sockets.
  */
 function compactRequest(env: Record<string, unknown>): void {
-  for (const key in env) {
+  for (const key of Object.keys(env)) {
     const value = env[key];
     if (typeof value === 'string') env[key] = interned(value);
   }
