@@ -128,10 +128,10 @@ export function websocketHandshake(
   return true;
 }
 
-/** The subprotocols a `Sec-WebSocket-Protocol` value offers. */
 /** What an offer without subprotocols holds: one array for all of them. */
 const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
 
+/** The subprotocols a `Sec-WebSocket-Protocol` value offers. */
 function offeredProtocols(value: string | undefined): readonly string[] {
   if (value === undefined) return NO_PROTOCOLS;
   return value
