@@ -13,9 +13,23 @@ import { EMPTY_SOURCE } from '../input.js';
 import { RawExchange, type ExchangeOwner } from './exchange.js';
 import { ParseError, RequestParser, type ParserHandler, type ParserLimits, type RequestHead } from './parser.js';
 import { clientUsedTls, namesClient, parseProxyHeader, type ProxyMode } from './proxy-protocol.js';
-import { readIntoSharedBuffer, releaseSharedBuffer } from './read-buffer.js';
+import { readIntoSharedBuffer, releaseSharedBuffer, type SharedRead } from './read-buffer.js';
 
 function ignore(): void {}
+
+/**
+ * The connection a socket belongs to: the socket's listeners are functions shared by every
+ * connection (Node calls them with the socket as `this`), not closures made per connection.
+ */
+const CONNECTION = Symbol('nsgi.connection');
+type OwnedSocket = Socket & { [CONNECTION]?: Connection | undefined };
+
+// Set by Connection's static block, which alone can reach its private methods.
+let onSocketRead: SharedRead;
+let onSocketData: (this: OwnedSocket, chunk: Buffer) => void;
+let onSocketEnd: (this: OwnedSocket) => void;
+let onSocketDrain: (this: OwnedSocket) => void;
+let onSocketClose: (this: OwnedSocket) => void;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -104,21 +118,38 @@ export class Connection implements ParserHandler, ExchangeOwner {
     }
     this.#deadline = ctx.now + ctx.headerTimeout;
     socket.setNoDelay(true);
+    (socket as OwnedSocket)[CONNECTION] = this;
     // TLS sockets read through their own layer; plain ones read into the server's buffer.
-    this.#borrowed = !tls && readIntoSharedBuffer(socket, (chunk) => this.#onData(chunk));
-    if (!this.#borrowed) socket.on('data', this.#listeners.data);
-    socket.on('end', this.#listeners.end);
-    socket.on('drain', this.#listeners.drain);
+    this.#borrowed = !tls && readIntoSharedBuffer(socket, onSocketRead);
+    if (!this.#borrowed) socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('drain', onSocketDrain);
     socket.on('error', ignore); // 'close' follows; a reset client is not an error of the server
-    socket.on('close', this.#listeners.close);
+    socket.on('close', onSocketClose);
   }
 
-  readonly #listeners = {
-    data: (chunk: Buffer) => this.#onData(chunk),
-    end: () => this.#onEnd(),
-    drain: () => this.#onDrain(),
-    close: () => this.#onClose(),
-  };
+  static {
+    onSocketRead = function (this: OwnedSocket, n: number, buf: Buffer): void {
+      const c = this[CONNECTION];
+      if (c !== undefined) c.#onData(buf.subarray(0, n));
+    };
+    onSocketData = function (chunk) {
+      const c = this[CONNECTION];
+      if (c !== undefined) c.#onData(chunk);
+    };
+    onSocketEnd = function () {
+      const c = this[CONNECTION];
+      if (c !== undefined) c.#onEnd();
+    };
+    onSocketDrain = function () {
+      const c = this[CONNECTION];
+      if (c !== undefined) c.#onDrain();
+    };
+    onSocketClose = function () {
+      const c = this[CONNECTION];
+      if (c !== undefined) c.#onClose();
+    };
+  }
 
   /**
    * Gives the connection up for a WebSocket: nothing more is parsed or answered here, the bytes held
@@ -132,13 +163,13 @@ export class Connection implements ParserHandler, ExchangeOwner {
     this.#closed = true;
     if (this.#exchange === ex) this.#exchange = undefined;
     this.#setDeadline(Deadline.None, 0);
-    const l = this.#listeners;
     if (this.#borrowed) releaseSharedBuffer(socket);
-    else socket.off('data', l.data);
-    socket.off('end', l.end);
-    socket.off('drain', l.drain);
-    socket.off('close', l.close);
+    else socket.off('data', onSocketData);
+    socket.off('end', onSocketEnd);
+    socket.off('drain', onSocketDrain);
+    socket.off('close', onSocketClose);
     socket.off('error', ignore);
+    (socket as OwnedSocket)[CONNECTION] = undefined;
     this.#ctx.forget(this);
     return { socket, head };
   }

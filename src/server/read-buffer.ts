@@ -33,10 +33,16 @@ function onreadFields(socket: Socket): OnreadFields | null {
 }
 
 /**
- * Delivers what the socket reads to `onRead` as a view of the shared buffer, valid until it returns.
- * False when the socket cannot read that way (then nothing was changed).
+ * Node's read callback: called with the socket as `this`, the byte count and the buffer read into.
+ * One function can serve every socket.
  */
-export function readIntoSharedBuffer(socket: Socket, onRead: (chunk: Buffer) => void): boolean {
+export type SharedRead = (this: Socket, n: number, buf: Buffer) => void;
+
+/**
+ * Has what the socket reads delivered to `onRead`, in the shared buffer: the bytes are valid until
+ * it returns. False when the socket cannot read that way (then nothing was changed).
+ */
+export function readIntoSharedBuffer(socket: Socket, onRead: SharedRead): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buf: Uint8Array) => void } | null })._handle;
   if (typeof handle?.useUserBuffer !== 'function') return false;
   const f = onreadFields(socket);
@@ -45,7 +51,7 @@ export function readIntoSharedBuffer(socket: Socket, onRead: (chunk: Buffer) => 
   if (own[f.buffer] !== null) return false;
   const buf = (shared ??= Buffer.allocUnsafe(SIZE));
   own[f.buffer] = buf;
-  own[f.callback] = (n: number): void => onRead(buf.subarray(0, n));
+  own[f.callback] = onRead;
   handle.useUserBuffer(buf);
   return true;
 }
