@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import { ClientDisconnectedError, HttpError, InterfaceError, ServerShutdownError } from './errors.js';
 import { describeValue } from './describe.js';
+import { internalize } from './native.js';
 import { parseResponseHead } from './response-head.js';
 import type { ResponseHeaders } from './types.js';
 
@@ -311,21 +312,16 @@ function forgetAddresses(socket: Duplex): void {
 function compactRequest(env: Record<string, unknown>): void {
   for (const key of Object.keys(env)) {
     const value = env[key];
-    if (typeof value === 'string') env[key] = interned(value);
+    if (typeof value === 'string') env[key] = internalize(value);
   }
   const pairs = env['nsgi.raw_headers'];
   if (!Array.isArray(pairs)) return;
   for (const pair of pairs as unknown[]) {
     if (!Array.isArray(pair) || Object.isFrozen(pair)) continue;
     const [name, value] = pair as unknown[];
-    if (typeof name === 'string') pair[0] = interned(name);
-    if (typeof value === 'string') pair[1] = interned(value);
+    if (typeof name === 'string') pair[0] = internalize(name);
+    if (typeof value === 'string') pair[1] = internalize(value);
   }
-}
-
-/** The internalized string equal to `s`: property keys are internalized. */
-function interned(s: string): string {
-  return Object.keys({ [s]: 0 })[0] ?? s;
 }
 
 /** What an offer asks of the run of its request. */
